@@ -1,0 +1,90 @@
+"""Command line for the model core.
+
+    python -m model sample "Hey," "The"            # 1 completion of each seed, bundled model
+    python -m model sample --n 3 --greedy --jsonl I
+    python -m model info data/models/default.pt
+
+Errors (bad file, unknown device, unknown characters) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from model.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
+from model.device import DeviceError, resolve_device
+from model.generate import Generator as CharGenerator
+from model.generate import GreedyDecoder, TemperatureDecoder
+from model.vocab import UnknownCharactersError, UnknownPolicy
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m model", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sample = sub.add_parser("sample", help="complete seeds with a checkpoint")
+    sample.add_argument(
+        "seeds", nargs="*", default=[""], metavar="SEED", help="text to complete (default: none)"
+    )
+    sample.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="model file (default: bundled)")
+    sample.add_argument("--n", type=int, default=1, help="completions per seed")
+    sample.add_argument("--greedy", action="store_true", help="always the most likely character (loops!)")
+    sample.add_argument("--temperature", type=float, default=0.8)
+    sample.add_argument("--seed-rng", type=int, default=None, help="RNG seed for reproducible output")
+    sample.add_argument("--max-chars", type=int, default=300, help="length cap of a whole quote")
+    sample.add_argument(
+        "--unknown",
+        choices=[p.value for p in UnknownPolicy],
+        default="replace",
+        help="what to do with seed characters the model has never seen",
+    )
+    sample.add_argument("--device", default="auto")
+    sample.add_argument("--jsonl", action="store_true", help="one JSON object per completion")
+    info = sub.add_parser("info", help="print a checkpoint's metadata")
+    info.add_argument("path", nargs="?", default=str(DEFAULT_CHECKPOINT))
+    return parser
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    if args.n < 1:
+        raise ValueError("--n must be at least 1")
+    loaded = load_checkpoint(args.checkpoint, device=resolve_device(args.device))
+    generator = CharGenerator(loaded.model, loaded.vocab)
+    seeds = [loaded.vocab.prepare_seed(seed, args.unknown) for seed in args.seeds]
+    decoder = GreedyDecoder() if args.greedy else TemperatureDecoder(args.temperature, args.seed_rng)
+    rows = [seed for seed in seeds for _ in range(args.n)]
+    for done in generator.complete(rows, max_chars=args.max_chars, decoder=decoder):
+        if args.jsonl:
+            print(json.dumps({"seed": done.seed, "text": done.text, "stopped": done.stopped}))
+        else:
+            print(done.text if done.stopped == "end" else f"{done.text}  [{done.stopped}]")
+
+
+def run_info(args: argparse.Namespace) -> None:
+    loaded = load_checkpoint(args.path)
+    config = loaded.model.config
+    print(f"file: {args.path}")
+    print(f"parameters: {loaded.model.num_parameters():,}")
+    print(f"vocabulary: {len(loaded.vocab)} ids ({len(loaded.vocab.chars)} characters)")
+    for key, value in config.to_dict().items():
+        print(f"config.{key}: {value}")
+    for key, value in sorted(loaded.metadata.items()):
+        print(f"{key}: {value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "sample":
+            run_sample(args)
+        else:
+            run_info(args)
+    except (CheckpointError, DeviceError, UnknownCharactersError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""The character LSTM: embedding, multi-layer LSTM, one linear head.
+
+    config = ModelConfig(vocab_size=len(vocab), hidden_size=256, num_layers=2)
+    model = CharLSTM(config)
+    logits, state = model(ids)            # ids [batch, time] -> logits [batch, time, vocab]
+    logits, state = model(next_ids, state)  # carry (h, c) to continue the same texts
+
+In eval mode, carrying the state gives exactly the logits of re-running the whole text from a zero
+state (tests/test_generate.py proves it); in train mode dropout makes every pass differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+State = tuple[Tensor, Tensor]  # (h, c), each [num_layers, batch, hidden_size]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of a ``CharLSTM``; saved in every checkpoint."""
+
+    vocab_size: int
+    embed_dim: int = 64
+    hidden_size: int = 256
+    num_layers: int = 2
+    dropout: float = 0.2
+    tie_weights: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.tie_weights and self.embed_dim != self.hidden_size:
+            raise ValueError("tie_weights needs embed_dim == hidden_size")
+
+    def to_dict(self) -> dict:
+        """Plain values, for a checkpoint."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        """Rebuild a config saved with ``to_dict``; unknown keys are an error."""
+        return cls(**values)
+
+
+class CharLSTM(nn.Module):
+    """Embedding -> dropout -> LSTM (dropout between layers) -> dropout -> linear head."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.embed_dim)
+        self.lstm = nn.LSTM(
+            config.embed_dim,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden_size, config.vocab_size)
+        if config.tie_weights:
+            self.head.weight = self.embed.weight
+
+    def init_state(self, batch: int, device: torch.device | str | None = None) -> State:
+        """A zero ``(h, c)`` for ``batch`` rows, on the model's device unless told otherwise."""
+        device = device if device is not None else self.head.weight.device
+        shape = (self.config.num_layers, batch, self.config.hidden_size)
+        dtype = self.head.weight.dtype
+        return torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype)
+
+    def forward(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """``ids`` [batch, time] -> logits [batch, time, vocab] and the state after the last step."""
+        if state is None:
+            state = self.init_state(ids.shape[0], ids.device)
+        x = self.drop(self.embed(ids))  # [batch, time, embed_dim]
+        out, state = self.lstm(x, state)  # out: [batch, time, hidden]
+        return self.head(self.drop(out)), state
+
+    def prime(self, sequences: list[list[int]]) -> tuple[Tensor, State]:
+        """Run rows of different lengths in one pass from a zero state.
+
+        Returns the logits after each row's last id, [batch, vocab], and each row's state after its
+        own last id (padding never touches it: the rows are packed).
+        """
+        if not sequences or any(len(s) == 0 for s in sequences):
+            raise ValueError("prime needs at least one row and no empty row")
+        device = self.head.weight.device
+        lengths = torch.tensor([len(s) for s in sequences])
+        padded = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            padded[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        x = self.drop(self.embed(padded.to(device)))
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        out, state = self.lstm(packed, self.init_state(len(sequences), device))
+        out, _ = pad_packed_sequence(out, batch_first=True)  # [batch, max_len, hidden]
+        last = out[torch.arange(len(sequences), device=device), (lengths - 1).to(device)]
+        return self.head(self.drop(last)), state
+
+    def grow_vocab(self, new_size: int) -> None:
+        """Add embedding and output rows for new characters, keeping every old row unchanged."""
+        old = self.config.vocab_size
+        if new_size < old:
+            raise ValueError(f"cannot shrink the vocabulary from {old} to {new_size}")
+        if new_size == old:
+            return
+        embed = nn.Embedding(new_size, self.config.embed_dim).to(self.embed.weight)
+        head = nn.Linear(self.config.hidden_size, new_size).to(self.head.weight)
+        with torch.no_grad():
+            embed.weight[:old] = self.embed.weight
+            head.weight[:old] = self.head.weight
+            head.bias[:old] = self.head.bias
+            # New characters start unlikely, so the old text's distribution barely moves.
+            head.bias[old:] = self.head.bias.min() - 2.0
+        self.embed, self.head = embed, head
+        if self.config.tie_weights:
+            self.head.weight = self.embed.weight
+        self.config = ModelConfig(**{**self.config.to_dict(), "vocab_size": new_size})
+
+    def num_parameters(self) -> int:
+        """Count of distinct trainable parameters."""
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,52 @@
+import pytest
+import torch
+
+from model.network import CharLSTM, ModelConfig
+
+
+def test_forward_shapes_and_init_state():
+    model = CharLSTM(ModelConfig(vocab_size=20, embed_dim=8, hidden_size=12, num_layers=3))
+    ids = torch.randint(0, 20, (4, 7))
+    logits, (h, c) = model(ids)
+    assert logits.shape == (4, 7, 20)
+    assert h.shape == c.shape == (3, 4, 12)
+    h0, c0 = model.init_state(5)
+    assert h0.shape == (3, 5, 12) and not h0.any() and not c0.any()
+
+
+def test_tied_weights_share_one_matrix():
+    model = CharLSTM(ModelConfig(vocab_size=20, embed_dim=16, hidden_size=16, tie_weights=True))
+    assert model.head.weight is model.embed.weight
+    with pytest.raises(ValueError, match="tie_weights"):
+        ModelConfig(vocab_size=20, embed_dim=8, hidden_size=16, tie_weights=True)
+
+
+@pytest.mark.parametrize("field,value", [("vocab_size", 0), ("hidden_size", -1), ("dropout", 1.0)])
+def test_config_is_validated(field, value):
+    with pytest.raises(ValueError, match=field):
+        ModelConfig(**{"vocab_size": 10, field: value})
+
+
+def test_prime_matches_separate_forward_passes_for_rows_of_different_length():
+    torch.manual_seed(1)
+    model = CharLSTM(ModelConfig(vocab_size=15, embed_dim=8, hidden_size=10, dropout=0.5)).eval()
+    rows = [[1, 5, 6, 7, 8], [1, 9], [1, 4, 4, 4]]
+    logits, (h, c) = model.prime(rows)
+    for i, row in enumerate(rows):
+        one_logits, (one_h, one_c) = model(torch.tensor([row]))
+        torch.testing.assert_close(logits[i], one_logits[0, -1], rtol=0, atol=1e-5)
+        torch.testing.assert_close(h[:, i], one_h[:, 0], rtol=0, atol=1e-5)
+        torch.testing.assert_close(c[:, i], one_c[:, 0], rtol=0, atol=1e-5)
+
+
+def test_grow_vocab_keeps_old_logits_for_old_text():
+    torch.manual_seed(2)
+    model = CharLSTM(ModelConfig(vocab_size=12, embed_dim=8, hidden_size=10)).eval()
+    ids = torch.randint(0, 12, (2, 9))
+    before, _ = model(ids)
+    model.grow_vocab(15)
+    after, _ = model(ids)
+    assert model.config.vocab_size == 15 and after.shape[-1] == 15
+    torch.testing.assert_close(after[..., :12], before, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="shrink"):
+        model.grow_vocab(10)
