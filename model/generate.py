@@ -174,6 +174,5 @@ class Generator:
         index = torch.tensor(keep, device=self.device)
         h, c = state
         state = (h.index_select(1, index), c.index_select(1, index))
-        next_ids = chosen.index_select(0, index)[:, None]  # [batch, 1]
-        step_logits, state = self.model(next_ids, state)
-        return [active[i] for i in keep], step_logits[:, 0], state
+        step_logits, state = self.model.step(chosen.index_select(0, index), state)
+        return [active[i] for i in keep], step_logits, state

@@ -50,3 +50,27 @@ def test_grow_vocab_keeps_old_logits_for_old_text():
     torch.testing.assert_close(after[..., :12], before, rtol=0, atol=0)
     with pytest.raises(ValueError, match="shrink"):
         model.grow_vocab(10)
+
+
+@pytest.mark.parametrize("path", ["fused", "cell", "auto"])
+@pytest.mark.parametrize("batch", [1, 5])
+def test_step_paths_match_a_full_forward_pass(path, batch):
+    torch.manual_seed(3)
+    model = CharLSTM(
+        ModelConfig(vocab_size=15, embed_dim=8, hidden_size=10, num_layers=3, dropout=0.4)
+    ).eval()
+    ids = torch.randint(0, 15, (batch, 6))
+    with torch.no_grad():
+        full, full_state = model(ids)
+        state = model.init_state(batch)
+        for t in range(ids.shape[1]):
+            logits, state = model.step(ids[:, t], state, path=path)
+            torch.testing.assert_close(logits, full[:, t], rtol=0, atol=1e-5)
+    torch.testing.assert_close(state[0], full_state[0], rtol=0, atol=1e-5)
+    torch.testing.assert_close(state[1], full_state[1], rtol=0, atol=1e-5)
+
+
+def test_unknown_step_path_is_refused():
+    model = CharLSTM(ModelConfig(vocab_size=15, embed_dim=8, hidden_size=10))
+    with pytest.raises(ValueError, match="step path"):
+        model.step(torch.tensor([1]), model.init_state(1), path="warp")
