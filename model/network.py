@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+CELL_PATH_MAX_BATCH = 64  # measured crossover of the two step paths on the CPU (see CharLSTM.step)
 State = tuple[Tensor, Tensor]  # (h, c), each [num_layers, batch, hidden_size]
 
 
@@ -90,15 +91,17 @@ class CharLSTM(nn.Module):
         """One character per row: ``ids`` [batch] -> logits [batch, vocab] and the next state.
 
         Two paths give the same numbers (tests/test_network.py): ``fused`` calls ``nn.LSTM``, which on
-        the CPU goes through oneDNN and pays a large fixed cost per call (measured here: 3.5 ms per
-        step for a 2x512 LSTM at batch 1, 4.0 ms at batch 32); ``cell`` applies the same weights as
-        plain LSTM-cell arithmetic, two matrix products per layer (0.32 ms and 1.6 ms). ``auto``
-        (``self.step_path``) takes ``cell`` on the CPU in eval mode and ``fused`` otherwise: dropout
-        needs the fused path in training, and on a GPU one fused kernel beats many small ones.
+        the CPU goes through oneDNN and pays a large fixed cost per call; ``cell`` applies the same
+        weights as plain LSTM-cell arithmetic, two matrix products per layer. Measured here (2 threads):
+        at batch 1 a 2x512 step costs 3.5 ms fused and 0.32 ms cell; the fused kernel catches up
+        around batch 64 and wins above it (2x256 at batch 64: 170 against 92 GFLOP/s). ``auto`` takes
+        ``cell`` on the CPU in eval mode below ``CELL_PATH_MAX_BATCH`` rows and ``fused`` otherwise:
+        dropout needs the fused path in training, and on a GPU one fused kernel beats many small ones.
         """
         path = path or self.step_path
         if path == "auto":
-            path = "cell" if ids.device.type == "cpu" and not self.training else "fused"
+            on_cpu = ids.device.type == "cpu" and not self.training
+            path = "cell" if on_cpu and ids.shape[0] < CELL_PATH_MAX_BATCH else "fused"
         if path == "fused":
             logits, state = self(ids[:, None], state)
             return logits[:, 0], state
