@@ -1,0 +1,1 @@
+"""quotebot's Discord bot and offline console: settings, model host, service, cogs, entry point."""

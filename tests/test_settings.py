@@ -1,0 +1,197 @@
+"""Settings: defaults, parsing, the .env file, errors naming the variable, and the hidden token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.settings import (
+    DEFAULT_API_BASE,
+    DEFAULT_GATEWAY_URL,
+    PARSERS,
+    Secret,
+    Settings,
+    SettingsError,
+    load_settings,
+)
+from model.checkpoint import DEFAULT_CHECKPOINT
+from model.vocab import UnknownPolicy
+
+TOKEN = "MTA5.fake-token.Zx9_secret"
+
+
+def load(**env: str) -> Settings:
+    return load_settings(env, env_file=None)
+
+
+def problems(**env: str) -> dict[str, str]:
+    with pytest.raises(SettingsError) as caught:
+        load(**env)
+    return caught.value.problems
+
+
+def test_defaults_without_any_variable():
+    settings = load()
+    assert settings.token is None and not settings.has_token
+    assert settings.command_prefix == "!"
+    assert settings.model_path == DEFAULT_CHECKPOINT
+    assert settings.device == "auto"
+    assert settings.api_base == DEFAULT_API_BASE
+    assert settings.gateway_url == DEFAULT_GATEWAY_URL
+    assert settings.shard_count is None
+    assert settings.owner_ids == frozenset()
+    assert settings.unknown_chars is UnknownPolicy.REPLACE
+    assert settings.sync_commands is False
+
+
+def test_every_value_parsed(tmp_path: Path, tiny_checkpoint: Path):
+    settings = load(
+        DISCORD_TOKEN=TOKEN,
+        COMMAND_PREFIX="?",
+        MODEL_PATH=str(tiny_checkpoint),
+        DEVICE="CPU",
+        DB_PATH=str(tmp_path / "q.db"),
+        MAX_SEED_CHARS="50",
+        MAX_QUOTE_CHARS="120",
+        QUOTE_COOLDOWN_SECONDS="2.5",
+        GENERATION_QUEUE_SIZE="4",
+        GENERATION_BATCH_SIZE="3",
+        OWNER_IDS="12, 34,56",
+        SHARD_COUNT="2",
+        LOG_LEVEL="debug",
+        DISCORD_API_BASE="http://127.0.0.1:8080/api/v10/",
+        DISCORD_GATEWAY_URL="ws://localhost:8080/gateway",
+        UNKNOWN_CHARS="drop",
+        SYNC_COMMANDS="yes",
+    )
+    assert settings.token == Secret(TOKEN)
+    assert settings.token.get() == TOKEN
+    assert settings.command_prefix == "?"
+    assert settings.model_path == tiny_checkpoint
+    assert settings.device == "cpu"
+    assert settings.db_path == tmp_path / "q.db"
+    assert (settings.max_seed_chars, settings.max_quote_chars) == (50, 120)
+    assert settings.cooldown_seconds == 2.5
+    assert (settings.queue_size, settings.batch_size) == (4, 3)
+    assert settings.owner_ids == {12, 34, 56}
+    assert settings.shard_count == 2
+    assert settings.log_level == "DEBUG"
+    assert settings.api_base == "http://127.0.0.1:8080/api/v10"  # trailing slash removed
+    assert settings.gateway_url == "ws://localhost:8080/gateway"
+    assert settings.unknown_chars is UnknownPolicy.DROP
+    assert settings.sync_commands is True
+
+
+def test_every_variable_has_a_parser_for_a_field():
+    fields = set(Settings.__dataclass_fields__)
+    assert {attr for attr, _ in PARSERS.values()} == fields
+
+
+def test_env_file_read_and_environment_wins(tmp_path: Path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("COMMAND_PREFIX=$\nMAX_SEED_CHARS=80\n# a comment\n", encoding="utf-8")
+    settings = load_settings({"MAX_SEED_CHARS": "60"}, env_file=env_file)
+    assert settings.command_prefix == "$"
+    assert settings.max_seed_chars == 60
+
+
+def test_empty_values_keep_defaults():
+    assert load(DISCORD_TOKEN="", COMMAND_PREFIX="  ", SHARD_COUNT="").command_prefix == "!"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("MAX_SEED_CHARS", "lots", "not a whole number"),
+        ("MAX_SEED_CHARS", "0", "between 1 and 1000"),
+        ("MAX_QUOTE_CHARS", "5000", "between 10 and 1900"),
+        ("QUOTE_COOLDOWN_SECONDS", "nan", "finite"),
+        ("QUOTE_COOLDOWN_SECONDS", "-1", "0 or more"),
+        ("GENERATION_QUEUE_SIZE", "0", "between 1"),
+        ("GENERATION_BATCH_SIZE", "1.5", "not a whole number"),
+        ("OWNER_IDS", "12,bob", "'bob' is not a Discord user id"),
+        ("SHARD_COUNT", "0", "between 1"),
+        ("LOG_LEVEL", "loud", "DEBUG, INFO"),
+        ("DEVICE", "tpu", "unknown device"),
+        ("MODEL_PATH", "/nowhere/model.pt", "no model file"),
+        ("UNKNOWN_CHARS", "ignore", "replace, drop, refuse"),
+        ("SYNC_COMMANDS", "maybe", "true/false"),
+        ("COMMAND_PREFIX", "a b", "space"),
+    ],
+)
+def test_wrong_value_names_the_variable(name: str, value: str, words: str):
+    found = problems(**{name: value})
+    assert list(found) == [name]
+    assert words in found[name]
+    assert name in str(SettingsError(found))
+
+
+def test_all_problems_reported_at_once():
+    found = problems(MAX_SEED_CHARS="x", LOG_LEVEL="loud")
+    assert set(found) == {"MAX_SEED_CHARS", "LOG_LEVEL"}
+
+
+def test_seed_limit_must_be_below_quote_limit():
+    found = problems(MAX_SEED_CHARS="300", MAX_QUOTE_CHARS="300")
+    assert "MAX_QUOTE_CHARS" in found["MAX_SEED_CHARS"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DISCORD_API_BASE", "https://discord.example/api/v10"),
+        ("DISCORD_API_BASE", "http://127.0.0.5:9000/api"),
+        ("DISCORD_API_BASE", "http://[::1]:9000/api"),
+        ("DISCORD_GATEWAY_URL", "wss://gateway.example/"),
+        ("DISCORD_GATEWAY_URL", "ws://127.0.0.1:9000/"),
+    ],
+)
+def test_secure_or_loopback_urls_accepted(name: str, value: str):
+    load(**{name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("DISCORD_API_BASE", "http://discord.example/api", "only for a loopback"),
+        ("DISCORD_API_BASE", "http://10.0.0.1/api", "only for a loopback"),
+        ("DISCORD_API_BASE", "ftp://127.0.0.1/api", "must start with https://"),
+        ("DISCORD_API_BASE", "wss://discord.example/api", "must start with https://"),
+        ("DISCORD_API_BASE", "discord.com/api", "not a URL with a host"),
+        ("DISCORD_GATEWAY_URL", "ws://gateway.example/", "only for a loopback"),
+        ("DISCORD_GATEWAY_URL", "https://gateway.example/", "must start with wss://"),
+        ("DISCORD_GATEWAY_URL", "ws://127.0.0.1.evil.example/", "only for a loopback"),
+    ],
+)
+def test_insecure_remote_urls_refused(name: str, value: str, words: str):
+    found = problems(**{name: value})
+    assert words in found[name]
+
+
+@pytest.mark.parametrize("bad", [f"Bot {TOKEN}", f"{TOKEN} extra", f"{TOKEN}\u00e9"])
+def test_bad_token_refused_without_showing_it(bad: str):
+    with pytest.raises(SettingsError) as caught:
+        load(DISCORD_TOKEN=bad)
+    assert "DISCORD_TOKEN" in caught.value.problems
+    assert TOKEN not in str(caught.value)
+    assert "fake-token" not in str(caught.value)
+
+
+def test_token_never_in_repr_or_str():
+    settings = load(DISCORD_TOKEN=TOKEN)
+    for text in (
+        repr(settings),
+        str(settings),
+        repr(settings.token),
+        str(settings.token),
+        f"{settings.token}",
+    ):
+        assert TOKEN not in text
+    assert "********" in repr(settings.token)
+
+
+def test_settings_are_frozen():
+    settings = load()
+    with pytest.raises(AttributeError):
+        settings.command_prefix = "?"  # type: ignore[misc]
