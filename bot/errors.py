@@ -1,0 +1,64 @@
+"""Typed errors whose message is written for the user; one handler turns them into friendly replies.
+
+The service and the model host raise these; the Discord error handler and the console show
+``str(error)`` as it is. Anything that is not a ``QuotebotError`` is a bug: it is logged with an id
+and the user sees only that id.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class QuotebotError(Exception):
+    """An expected problem with a request; ``str(error)`` is the friendly reply."""
+
+
+class BadOptionError(QuotebotError):
+    """An option of a command is unknown, malformed or out of range; ``option`` names it."""
+
+    def __init__(self, option: str, problem: str):
+        self.option = option
+        self.problem = problem
+        super().__init__(f"{option}: {problem}")
+
+
+class SeedTooLongError(QuotebotError):
+    """The seed is longer than the configured limit."""
+
+    def __init__(self, length: int, limit: int):
+        self.length = length
+        self.limit = limit
+        super().__init__(f"that seed is {length} characters long; the most I take is {limit}.")
+
+
+class UnknownCharsError(QuotebotError):
+    """The seed holds characters the model has never seen (and the policy refuses them)."""
+
+    def __init__(self, chars: list[str], detail: str):
+        self.chars = chars
+        super().__init__(f"{detail}. Try the seed without them.")
+
+
+class CooldownError(QuotebotError):
+    """The user asked again before their cooldown ended; ``retry_after`` is in seconds."""
+
+    def __init__(self, retry_after: float):
+        self.retry_after = retry_after
+        seconds = max(1, math.ceil(retry_after))
+        unit = "second" if seconds == 1 else "seconds"
+        super().__init__(f"slow down a little: you can ask for another quote in {seconds} {unit}.")
+
+
+class BusyError(QuotebotError):
+    """The generation queue is full."""
+
+    def __init__(self) -> None:
+        super().__init__("I'm busy writing other quotes; try again shortly.")
+
+
+class ShuttingDownError(QuotebotError):
+    """The bot is closing and takes no new requests."""
+
+    def __init__(self) -> None:
+        super().__init__("I'm shutting down and can't start a new quote; try again in a minute.")

@@ -1,0 +1,288 @@
+"""The model host: owns the executor where every torch op runs, and batches requests.
+
+    host = ModelHost("data/models/default.pt", device="auto", queue_size=32, batch_size=8)
+    await host.start()                  # loads the checkpoint in the executor
+    done = await host.complete(GenerationRequest(seed="Hey,", max_chars=200, temperature=0.8))
+    await host.close()                  # finishes queued requests, then stops the executor
+
+``complete`` puts the request on a bounded queue and awaits its future; a full queue raises
+``BusyError`` at once instead of piling up work. One worker task on the event loop takes every
+waiting request (up to ``batch_size``, waiting ``batch_wait`` seconds at most for more) and runs them
+as one ``Generator.complete`` batch in a single-thread executor, so the event loop never runs a torch
+op and the model is never used by two threads at once.
+
+Models are kept in a dict keyed by model id (only ``"default"`` for now) and each batch is grouped
+by model id, so per-guild models and swapping a model between batches can be added here later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from bot.errors import BusyError, ShuttingDownError
+from model.checkpoint import LoadedModel, load_checkpoint
+from model.device import resolve_device
+from model.generate import STOP_LENGTH, Completion, Decoder, Generator, TemperatureDecoder
+from model.vocab import EOS_ID, Vocab
+
+DEFAULT_MODEL_ID = "default"
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One quote to write. ``seed`` must already be in the model's vocabulary (``Vocab.prepare_seed``)."""
+
+    seed: str
+    max_chars: int
+    temperature: float = 0.8
+    rng_seed: int | None = None
+    model_id: str = DEFAULT_MODEL_ID
+
+
+@dataclass
+class _Pending:
+    request: GenerationRequest
+    future: asyncio.Future[Completion]
+
+
+class _PerRowTemperature:
+    """One ``TemperatureDecoder`` per row, so rows of one batch keep their own temperature and RNG."""
+
+    def __init__(self, decoders: Sequence[TemperatureDecoder]):
+        self.decoders = decoders
+
+    def pick(self, logits: Tensor, histories: Sequence[list[int]], rows: Sequence[int]) -> Tensor:
+        picks = [
+            self.decoders[row].pick(logits[i : i + 1], histories[i : i + 1], [row])
+            for i, row in enumerate(rows)
+        ]
+        return torch.cat(picks)
+
+    def loop_trim(self, history: list[int]) -> int | None:
+        return None
+
+
+class _RowCaps:
+    """Ends each row at its own length cap; ``Generator.complete`` takes a single cap per batch."""
+
+    def __init__(self, inner: Decoder, caps: Sequence[int]):
+        self.inner = inner
+        self.caps = caps
+        self.capped: set[int] = set()  # rows that this wrapper ended, to label them "length"
+
+    def pick(self, logits: Tensor, histories: Sequence[list[int]], rows: Sequence[int]) -> Tensor:
+        chosen = self.inner.pick(logits, histories, rows)
+        full = [len(history) >= self.caps[row] for history, row in zip(histories, rows, strict=True)]
+        if any(full):
+            self.capped.update(row for row, is_full in zip(rows, full, strict=True) if is_full)
+            mask = torch.tensor(full, device=chosen.device)
+            chosen = torch.where(mask, torch.full_like(chosen, EOS_ID), chosen)
+        return chosen
+
+    def loop_trim(self, history: list[int]) -> int | None:
+        return self.inner.loop_trim(history)
+
+
+def build_decoder(requests: Sequence[GenerationRequest]) -> _RowCaps:
+    """The decoder for one batch: each row's own sampling settings and length cap."""
+    rows = _PerRowTemperature([TemperatureDecoder(r.temperature, r.rng_seed) for r in requests])
+    return _RowCaps(rows, [r.max_chars for r in requests])
+
+
+class ModelHost:
+    """Loads models in its own executor and completes queued requests there, in batches."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        device: str = "auto",
+        *,
+        queue_size: int = 32,
+        batch_size: int = 8,
+        batch_wait: float = 0.005,
+    ):
+        if queue_size < 1 or batch_size < 1:
+            raise ValueError("queue_size and batch_size must be at least 1")
+        self.model_path = Path(model_path)
+        self.device_name = device
+        self.queue_size = queue_size
+        self.batch_size = batch_size
+        self.batch_wait = batch_wait
+        # One thread: a model is never stepped by two threads at once, and batches run in order.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-host")
+        self._models: dict[str, LoadedModel] = {}
+        self._generators: dict[str, Generator] = {}
+        self._queue: asyncio.Queue[_Pending | None] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._closing = False
+        # What the worker did, for logs and tests: recent batch sizes and the threads torch ran on.
+        self.batch_sizes: deque[int] = deque(maxlen=1000)
+        self.torch_thread_ids: set[int] = set()
+
+    @property
+    def started(self) -> bool:
+        return self._worker is not None and not self._worker.done()
+
+    def vocab(self, model_id: str = DEFAULT_MODEL_ID) -> Vocab:
+        """The vocabulary of a loaded model (plain Python; safe on the event loop)."""
+        return self._models[model_id].vocab
+
+    def loaded(self, model_id: str = DEFAULT_MODEL_ID) -> LoadedModel:
+        return self._models[model_id]
+
+    async def start(self) -> None:
+        """Load the default model in the executor and start the batching worker."""
+        if self._worker is not None:
+            raise RuntimeError("the model host is already started")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._load, DEFAULT_MODEL_ID, self.model_path)
+        self._queue = asyncio.Queue(maxsize=self.queue_size)
+        self._worker = asyncio.create_task(self._work(), name="model-host-worker")
+
+    def _load(self, model_id: str, path: Path) -> None:
+        """In the executor: load a checkpoint onto the configured device."""
+        self.torch_thread_ids.add(threading.get_ident())
+        started = time.perf_counter()
+        loaded = load_checkpoint(path, device=resolve_device(self.device_name))
+        self._models[model_id] = loaded
+        self._generators[model_id] = Generator(loaded.model, loaded.vocab)
+        _log.info(
+            "loaded model %r from %s on %s in %.2fs",
+            model_id,
+            path,
+            loaded.device,
+            time.perf_counter() - started,
+        )
+
+    async def complete(self, request: GenerationRequest) -> Completion:
+        """Queue a request and wait for its completion; ``BusyError`` at once when the queue is full."""
+        if self._closing:
+            raise ShuttingDownError()
+        if self._queue is None:
+            raise RuntimeError("the model host is not started")
+        if request.model_id not in self._models:
+            raise KeyError(f"no model {request.model_id!r} is loaded")
+        # Checked here, per request, so one bad seed cannot fail the whole batch it would join.
+        self._models[request.model_id].vocab.encode(request.seed)
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait(_Pending(request, future))
+        except asyncio.QueueFull:
+            raise BusyError() from None
+        return await future
+
+    async def _work(self) -> None:
+        """The batching loop: wait for one request, gather what else is waiting, run them together."""
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            stopping = self._drain(batch)
+            if not stopping and len(batch) < self.batch_size and self.batch_wait > 0:
+                await asyncio.sleep(self.batch_wait)  # a moment for requests arriving together
+                stopping = self._drain(batch)
+            batch = [p for p in batch if not p.future.done()]  # callers that gave up
+            if not batch:
+                continue
+            try:
+                results = await loop.run_in_executor(
+                    self._executor, self._run_batch, [p.request for p in batch]
+                )
+            except asyncio.CancelledError:  # close() gave up waiting: the callers must not hang
+                _fail(batch, ShuttingDownError())
+                raise
+            except Exception as exc:  # the callers get the error; the worker carries on
+                _fail(batch, exc)
+                continue
+            for pending, result in zip(batch, results, strict=True):
+                if not pending.future.done():
+                    pending.future.set_result(result)
+
+    def _drain(self, batch: list[_Pending]) -> bool:
+        """Move waiting requests into ``batch`` up to the batch size; True if the stop mark was seen."""
+        assert self._queue is not None
+        while len(batch) < self.batch_size:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return False
+            if item is None:
+                return True
+            batch.append(item)
+        return False
+
+    def _run_batch(self, requests: list[GenerationRequest]) -> list[Completion]:
+        """In the executor: complete the requests, one ``Generator.complete`` call per model."""
+        self.torch_thread_ids.add(threading.get_ident())
+        started = time.perf_counter()
+        results: list[Completion | None] = [None] * len(requests)
+        by_model: dict[str, list[int]] = {}
+        for index, request in enumerate(requests):
+            by_model.setdefault(request.model_id, []).append(index)
+        for model_id, indexes in by_model.items():
+            group = [requests[i] for i in indexes]
+            decoder = build_decoder(group)
+            done = self._generators[model_id].complete(
+                [r.seed for r in group], max_chars=max(r.max_chars for r in group), decoder=decoder
+            )
+            for row, completion in enumerate(done):
+                if row in decoder.capped:  # the forced end-of-quote is not the model's choice
+                    completion.stopped = STOP_LENGTH
+                    completion.logprobs = completion.logprobs[:-1]
+                results[indexes[row]] = completion
+        self.batch_sizes.append(len(requests))
+        _log.debug("completed a batch of %d in %.3fs", len(requests), time.perf_counter() - started)
+        return [r for r in results if r is not None]
+
+    async def close(self, timeout: float = 30.0) -> None:
+        """Refuse new requests, finish the queued ones (within ``timeout``), then stop the executor."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._worker is not None and self._queue is not None and not self._worker.done():
+            try:
+                await asyncio.wait_for(self._finish_queue(), timeout)
+            except asyncio.TimeoutError:
+                _log.warning("model host: queued requests did not finish in %.0fs; cancelling", timeout)
+                self._worker.cancel()
+                self._fail_waiting()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._generators.clear()
+        self._models.clear()
+
+    async def _finish_queue(self) -> None:
+        assert self._queue is not None and self._worker is not None
+        await self._queue.put(None)  # behind every queued request, so they are all served first
+        await self._worker
+
+    def _fail_waiting(self) -> None:
+        """Give every request still in the queue a ``ShuttingDownError``."""
+        assert self._queue is not None
+        waiting = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None:
+                waiting.append(item)
+        _fail(waiting, ShuttingDownError())
+
+
+def _fail(batch: list[_Pending], exc: BaseException) -> None:
+    for pending in batch:
+        if not pending.future.done():
+            pending.future.set_exception(exc)

@@ -1,0 +1,165 @@
+"""The model host with a real tiny checkpoint: completions, batching, the busy queue, threads, closing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.errors import BusyError, ShuttingDownError
+from bot.model_host import GenerationRequest, ModelHost
+from model.generate import STOP_END, STOP_LENGTH
+from model.vocab import UnknownCharactersError
+
+
+@pytest.fixture
+async def make_host(tiny_checkpoint: Path):
+    hosts: list[ModelHost] = []
+
+    async def make(**options) -> ModelHost:
+        host = ModelHost(tiny_checkpoint, device="cpu", **options)
+        await host.start()
+        hosts.append(host)
+        return host
+
+    yield make
+    for host in hosts:
+        await host.close()
+
+
+async def test_completion_starts_with_the_seed_and_respects_the_cap(make_host):
+    host = await make_host()
+    done = await host.complete(GenerationRequest(seed="Hey,", max_chars=40, temperature=1.0, rng_seed=1))
+    assert done.text.startswith("Hey,")
+    assert len(done.text) <= 40
+    assert done.stopped in (STOP_END, STOP_LENGTH)
+    assert host.vocab().chars  # the loaded vocabulary is there for the service
+
+
+async def test_each_row_keeps_its_own_length_cap(make_host):
+    host = await make_host(batch_size=8)
+    caps = [6, 12, 30, 60]
+    # A cold temperature on an untrained model rarely picks end-of-quote, so rows run to their caps.
+    requests = [GenerationRequest(seed="I", max_chars=cap, temperature=0.05, rng_seed=cap) for cap in caps]
+    results = await asyncio.gather(*(host.complete(r) for r in requests))
+    assert list(host.batch_sizes) == [4]
+    for cap, done in zip(caps, results, strict=True):
+        assert len(done.text) <= cap
+        if done.stopped == STOP_LENGTH:
+            assert len(done.text) == cap
+            assert len(done.logprobs) == cap - 1  # one per generated character, no forced end
+    assert any(done.stopped == STOP_LENGTH and len(done.text) < max(caps) for done in results)
+
+
+async def test_rng_seed_gives_the_same_quote_alone_or_in_a_batch(make_host):
+    host = await make_host(batch_size=8)
+    request = GenerationRequest(seed="The", max_chars=50, temperature=1.0, rng_seed=1234)
+    alone = await host.complete(request)
+    others = [GenerationRequest(seed="Me", max_chars=50, temperature=0.5, rng_seed=i) for i in range(3)]
+    together = await asyncio.gather(host.complete(request), *(host.complete(r) for r in others))
+    assert together[0].text == alone.text
+    assert host.batch_sizes[-1] == 4
+
+
+async def test_concurrent_requests_run_as_batches(make_host):
+    host = await make_host(batch_size=4, queue_size=16)
+    requests = [GenerationRequest(seed="A", max_chars=20, rng_seed=i) for i in range(8)]
+    results = await asyncio.gather(*(host.complete(r) for r in requests))
+    assert len(results) == 8
+    assert list(host.batch_sizes) == [4, 4]
+
+
+async def test_requests_arriving_a_moment_apart_join_one_batch(make_host):
+    host = await make_host(batch_size=4, batch_wait=0.2)
+
+    async def later(delay: float):
+        await asyncio.sleep(delay)
+        return await host.complete(GenerationRequest(seed="So", max_chars=20, rng_seed=1))
+
+    await asyncio.gather(later(0), later(0.01), later(0.02))
+    assert list(host.batch_sizes) == [3]
+
+
+async def test_full_queue_says_busy_at_once(make_host):
+    host = await make_host(queue_size=2, batch_size=1)
+    request = GenerationRequest(seed="Hey", max_chars=30, rng_seed=0)
+    # All ten put their request before the worker runs: two fit, eight are refused.
+    outcomes = await asyncio.gather(*(host.complete(request) for _ in range(10)), return_exceptions=True)
+    busy = [o for o in outcomes if isinstance(o, BusyError)]
+    served = [o for o in outcomes if not isinstance(o, Exception)]
+    assert (len(served), len(busy)) == (2, 8)
+    assert "try again shortly" in str(busy[0])
+    # Once the queue has room again, requests are served.
+    assert (await host.complete(request)).text.startswith("Hey")
+
+
+async def test_no_torch_op_runs_on_the_event_loop_thread(make_host):
+    host = await make_host(batch_size=4)
+    forward_threads: set[int] = set()
+    for module in host.loaded().model.modules():
+        module.register_forward_pre_hook(lambda *_: forward_threads.add(threading.get_ident()))
+    requests = [GenerationRequest(seed="We", max_chars=25, rng_seed=i) for i in range(5)]
+    await asyncio.gather(*(host.complete(r) for r in requests))
+    loop_thread = threading.get_ident()
+    assert forward_threads and loop_thread not in forward_threads
+    assert host.torch_thread_ids and loop_thread not in host.torch_thread_ids
+    assert forward_threads <= host.torch_thread_ids
+
+
+async def test_unknown_characters_fail_only_their_own_request(make_host):
+    host = await make_host(batch_size=4)
+    good = GenerationRequest(seed="Hi", max_chars=20, rng_seed=0)
+    bad = GenerationRequest(seed="Hi \u2603", max_chars=20)
+    outcomes = await asyncio.gather(host.complete(good), host.complete(bad), return_exceptions=True)
+    assert outcomes[0].text.startswith("Hi")
+    assert isinstance(outcomes[1], UnknownCharactersError)
+
+
+async def test_a_failing_batch_fails_its_callers_and_the_worker_carries_on(make_host):
+    host = await make_host()
+    with pytest.raises(ValueError, match="temperature"):
+        await host.complete(GenerationRequest(seed="Hi", max_chars=20, temperature=0.0))
+    done = await host.complete(GenerationRequest(seed="Hi", max_chars=20, rng_seed=0))
+    assert done.text.startswith("Hi")
+
+
+async def test_close_finishes_queued_requests_then_refuses_new_ones(make_host):
+    host = await make_host(batch_size=2, queue_size=16)
+    tasks = [
+        asyncio.create_task(host.complete(GenerationRequest(seed="Ok", max_chars=30, rng_seed=i)))
+        for i in range(6)
+    ]
+    await asyncio.sleep(0)  # every request is queued
+    await host.close()
+    results = await asyncio.gather(*tasks)
+    assert all(done.text.startswith("Ok") for done in results)
+    assert sum(host.batch_sizes) == 6
+    with pytest.raises(ShuttingDownError):
+        await host.complete(GenerationRequest(seed="Ok", max_chars=30))
+
+
+async def test_close_that_gives_up_leaves_nobody_waiting(make_host):
+    host = await make_host(batch_size=2, queue_size=16)
+    tasks = [
+        asyncio.create_task(host.complete(GenerationRequest(seed="Ok", max_chars=200, rng_seed=i)))
+        for i in range(6)
+    ]
+    await asyncio.sleep(0.01)  # the first batch is running in the executor
+    await host.close(timeout=0)
+    outcomes = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+    assert any(isinstance(o, ShuttingDownError) for o in outcomes)
+    assert all(isinstance(o, ShuttingDownError) or o.text.startswith("Ok") for o in outcomes)
+
+
+async def test_complete_before_start_is_a_clear_error(tiny_checkpoint: Path):
+    host = ModelHost(tiny_checkpoint, device="cpu")
+    with pytest.raises(RuntimeError, match="not started"):
+        await host.complete(GenerationRequest(seed="Hi", max_chars=20))
+    await host.close()
+
+
+def test_sizes_must_be_positive(tiny_checkpoint: Path):
+    with pytest.raises(ValueError, match="at least 1"):
+        ModelHost(tiny_checkpoint, queue_size=0)
