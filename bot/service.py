@@ -1,0 +1,301 @@
+"""The rules of a quote request, shared by the Discord cogs and the offline console.
+
+    service = QuoteService.from_settings(settings, host)
+    result = await service.quote(user_id=42, text="Hey, --temp 0.7 --len 150")
+    result.reply        # "Hey, ..." : the seed exactly as typed, then the model's words
+
+No discord.py objects here: ids and strings in, a ``QuoteResult`` or a typed ``QuotebotError`` out.
+The service splits options from the seed, checks lengths and ranges, applies the unknown-character
+policy to what the model is fed (the reply still shows the user's own seed), owns the per-user
+cooldown, and asks the model host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+
+from bot.errors import (
+    BadOptionError,
+    CooldownError,
+    SeedTooLongError,
+    ShuttingDownError,
+    UnknownCharsError,
+)
+from bot.model_host import DEFAULT_MODEL_ID, GenerationRequest, ModelHost
+from bot.settings import Settings
+from model.generate import STOP_END, Completion
+from model.vocab import UnknownCharactersError, UnknownPolicy
+
+DISCORD_MESSAGE_LIMIT = 2000
+DEFAULT_TEMPERATURE = 0.8
+TEMPERATURE_RANGE = (0.1, 2.0)
+MIN_LENGTH = 10
+RNG_LIMIT = 2**63
+CUT_MARK = "…"  # ends a reply whose quote was cut by the length cap or the loop guard
+
+# Spelling -> option. An option starts with "--" after a space (or at the start), so "well--no" and
+# "wait -- what" stay part of the seed.
+OPTION_ALIASES = {
+    "temp": "temp",
+    "temperature": "temp",
+    "t": "temp",
+    "len": "len",
+    "length": "len",
+    "rng": "rng",
+}
+_OPTION_START = re.compile(r"(?<!\S)--[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class QuoteOptions:
+    """Sampling settings of one request; ``length`` caps the whole quote, seed included."""
+
+    temperature: float = DEFAULT_TEMPERATURE
+    length: int | None = None
+    rng_seed: int | None = None
+
+
+@dataclass(frozen=True)
+class QuoteResult:
+    """A finished quote: the reply to send, and what it was made from."""
+
+    reply: str
+    seed: str  # as the user typed it
+    model_seed: str  # what the model was fed, after the unknown-character policy
+    completion: Completion
+    options: QuoteOptions
+    model_id: str
+
+
+def split_options(text: str) -> tuple[str, dict[str, str]]:
+    """``"Hey, --temp 0.7 --len=150"`` -> ``("Hey,", {"temp": "0.7", "len": "150"})``."""
+    match = _OPTION_START.search(text)
+    if match is None:
+        return text.strip(), {}
+    seed, rest = text[: match.start()].strip(), text[match.start() :].split()
+    options: dict[str, str] = {}
+    while rest:
+        token = rest.pop(0)
+        if not token.startswith("--") or len(token) < 3:
+            raise BadOptionError(token, "options go after the seed, each like --temp 0.7")
+        name, has_value, value = token[2:].partition("=")
+        key = OPTION_ALIASES.get(name.lower())
+        if key is None:
+            known = ", ".join(f"--{n}" for n in ("temp", "len", "rng"))
+            raise BadOptionError(f"--{name}", f"I don't know this option; I know {known}")
+        if not has_value:
+            if not rest or rest[0].startswith("--"):
+                raise BadOptionError(f"--{name}", f"needs a value, e.g. --{key} {_EXAMPLES[key]}")
+            value = rest.pop(0)
+        if key in options:
+            raise BadOptionError(f"--{key}", "is given twice")
+        options[key] = value
+    return seed, options
+
+
+_EXAMPLES = {"temp": "0.7", "len": "150", "rng": "42"}
+
+
+def parse_options(raw: dict[str, str], max_quote_chars: int) -> QuoteOptions:
+    """Check each option's type and range; ``BadOptionError`` names the option."""
+    temperature = DEFAULT_TEMPERATURE
+    if "temp" in raw:
+        low, high = TEMPERATURE_RANGE
+        try:
+            temperature = float(raw["temp"])
+        except ValueError:
+            temperature = math.nan
+        if not (math.isfinite(temperature) and low <= temperature <= high):
+            raise BadOptionError("--temp", f"must be a number from {low} to {high}, got {raw['temp']!r}")
+    length = None
+    if "len" in raw:
+        length = _whole(raw["len"])
+        if length is None or not MIN_LENGTH <= length <= max_quote_chars:
+            raise BadOptionError(
+                "--len", f"must be a whole number from {MIN_LENGTH} to {max_quote_chars}, got {raw['len']!r}"
+            )
+    rng_seed = None
+    if "rng" in raw:
+        rng_seed = _whole(raw["rng"])
+        if rng_seed is None or not 0 <= rng_seed < RNG_LIMIT:
+            raise BadOptionError(
+                "--rng", f"must be a whole number from 0 to {RNG_LIMIT - 1}, got {raw['rng']!r}"
+            )
+    return QuoteOptions(temperature=temperature, length=length, rng_seed=rng_seed)
+
+
+def _whole(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def fit_message(text: str, limit: int = DISCORD_MESSAGE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, with a mark where it was cut."""
+    return text if len(text) <= limit else text[: limit - len(CUT_MARK)] + CUT_MARK
+
+
+class Cooldown:
+    """A per-key cooldown: after a claim, the same key must wait ``seconds`` before the next one."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self.clock = clock
+        self._until: dict[int, float] = {}
+
+    def claim(self, key: int) -> None:
+        """Start the key's cooldown, or raise ``CooldownError`` with the seconds left."""
+        if self.seconds <= 0:
+            return
+        now = self.clock()
+        left = self._until.get(key, 0.0) - now
+        if left > 0:
+            raise CooldownError(left)
+        if len(self._until) > 10_000:  # forget users whose cooldown ended long ago
+            self._until = {k: t for k, t in self._until.items() if t > now}
+        self._until[key] = now + self.seconds
+
+    def refund(self, key: int) -> None:
+        """Undo a claim whose request was not served (busy, shutting down, an error)."""
+        self._until.pop(key, None)
+
+
+class QuoteService:
+    """Validates quote requests, applies the cooldown and asks the model host."""
+
+    def __init__(
+        self,
+        host: ModelHost,
+        *,
+        max_seed_chars: int = 200,
+        max_quote_chars: int = 400,
+        cooldown_seconds: float = 10.0,
+        owner_ids: Iterable[int] = (),
+        unknown_policy: UnknownPolicy = UnknownPolicy.REPLACE,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.host = host
+        self.max_seed_chars = max_seed_chars
+        self.max_quote_chars = max_quote_chars
+        self.owner_ids = frozenset(owner_ids)
+        self.unknown_policy = unknown_policy
+        self.cooldown = Cooldown(cooldown_seconds, clock)
+        self._closing = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, host: ModelHost, **overrides) -> QuoteService:
+        values = {
+            "max_seed_chars": settings.max_seed_chars,
+            "max_quote_chars": settings.max_quote_chars,
+            "cooldown_seconds": settings.cooldown_seconds,
+            "owner_ids": settings.owner_ids,
+            "unknown_policy": settings.unknown_chars,
+            **overrides,
+        }
+        return cls(host, **values)
+
+    def quote_help(self, prefix: str = "!") -> str:
+        """The quote command's help text, with this bot's prefix and limits."""
+        low, high = TEMPERATURE_RANGE
+        return (
+            "Write a quote in the character's voice, starting with your words.\n\n"
+            f"{prefix}quote [seed] [--temp T] [--len N] [--rng S]\n"
+            "  seed     how the quote begins; leave it out for a whole new quote\n"
+            f"  --temp   {low} to {high}, default {DEFAULT_TEMPERATURE}: lower is tamer, higher is wilder\n"
+            f"  --len    most characters in the whole quote, {MIN_LENGTH} to {self.max_quote_chars}"
+            f" (the default)\n"
+            "  --rng    any whole number, to get the same quote again\n\n"
+            f"Example: {prefix}quote Hey, --temp 0.7 --len 150\n"
+            f"A seed may be up to {self.max_seed_chars} characters. As a slash command: /quote seed: Hey,"
+        )
+
+    def model_for(self, guild_id: int | None) -> str:
+        """Which loaded model answers in a guild (one shared model for now)."""
+        return DEFAULT_MODEL_ID
+
+    async def quote(
+        self, user_id: int, text: str = "", guild_id: int | None = None, channel_id: int | None = None
+    ) -> QuoteResult:
+        """Validate ``text`` (seed then options), apply the cooldown, and complete the seed."""
+        if self._closing:
+            raise ShuttingDownError()
+        seed, raw_options = split_options(text)
+        options = parse_options(raw_options, self.max_quote_chars)
+        if len(seed) > self.max_seed_chars:
+            raise SeedTooLongError(len(seed), self.max_seed_chars)
+        model_id = self.model_for(guild_id)
+        try:
+            model_seed = self.host.vocab(model_id).prepare_seed(seed, self.unknown_policy)
+        except UnknownCharactersError as exc:
+            raise UnknownCharsError(exc.chars, str(exc)) from None
+        cap = options.length or self.max_quote_chars
+        if len(model_seed) >= cap:
+            raise BadOptionError("--len", f"{cap} leaves no room after a {len(model_seed)}-character seed")
+        if user_id not in self.owner_ids:
+            self.cooldown.claim(user_id)
+        request = GenerationRequest(
+            seed=model_seed,
+            max_chars=cap,
+            temperature=options.temperature,
+            rng_seed=options.rng_seed,
+            model_id=model_id,
+        )
+        try:
+            async with self.track():
+                completion = await self.host.complete(request)
+        except BaseException:
+            self.cooldown.refund(user_id)  # the user got nothing, so the turn is not spent
+            raise
+        return QuoteResult(
+            reply=self.format_reply(seed, completion),
+            seed=seed,
+            model_seed=model_seed,
+            completion=completion,
+            options=options,
+            model_id=model_id,
+        )
+
+    @staticmethod
+    def format_reply(seed: str, completion: Completion) -> str:
+        """The user's seed as typed, then the generated characters, within Discord's limit."""
+        text = seed + completion.generated
+        if completion.stopped != STOP_END:
+            text = text.rstrip() + CUT_MARK
+        if not text.strip():
+            text = "(the model had nothing to say this time; try again)"
+        return fit_message(text)
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    @contextlib.asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        """Count a request as in flight; a cog wraps its whole reply in this so ``close`` waits for it."""
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def close(self, timeout: float = 30.0) -> bool:
+        """Refuse new quotes and wait for those in flight; False if some were still running."""
+        self._closing = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
