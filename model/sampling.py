@@ -1,0 +1,353 @@
+"""Anti-repetition sampling: one validated config, the processor chain as a ``Decoder``, and best-of-N.
+
+    config = SamplingConfig(temperature=0.8)                  # every knob validated, defaults below
+    decoder = SamplingDecoder(vocab, config, seeds=42)         # seeds: reproducible text
+    [done] = Generator(model, vocab).complete(["Hey,"], 300, decoder)
+    [pick] = complete_best_of(Generator(model, vocab), ["Hey,"], n=4, config=config, rng_seed=42)
+
+The chain, applied to each row's logits in this order (each step sees the previous step's output):
+
+1. repetition penalty (sign-aware), presence and frequency penalties over the last ``penalty_window``
+   characters, characters of ``penalty_exempt`` excluded;
+2. DRY sequence penalty: a character that would extend a repeat of an earlier run of length
+   L >= ``dry_allowed_length`` loses ``dry_multiplier * dry_base ** (L - dry_allowed_length)``;
+3. no-repeat n-gram blocking: a character that would complete an earlier ``no_repeat_ngram``-gram is
+   forbidden;
+4. top-k, then top-p, then min-p truncation;
+5. temperature, then the draw (temperature 0: the most likely survivor);
+6. after the draw, the loop guard: a row whose tail is a unit of 4+ characters repeated ``loop_repeats``
+   times stops, and the copies after the first are cut.
+
+Penalties come before truncation so that truncation sees the penalised distribution (a blocked
+character can never be the only survivor), and temperature comes last so that it only reshapes the
+characters the model itself found plausible: a high temperature cannot let the junk tail back in.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from model.generate import STOP_END, Completion, Generator
+from model.processors import (
+    RepeatTracker,
+    block_ngrams,
+    dry_penalty,
+    find_loop,
+    min_p_filter,
+    repetition_penalties,
+    sample,
+    top_k_filter,
+    top_p_filter,
+    window_counts,
+)
+from model.vocab import Vocab
+
+DEFAULT_EXEMPT = " \n" + string.punctuation
+"""Spaces and punctuation: a character model repeats these (and letters) all the time."""
+
+# (low, high, description of the allowed values) for every numeric knob; the description is the error.
+_RANGES: dict[str, tuple[float, float, str]] = {
+    "temperature": (0.0, 5.0, "a number from 0 (greedy) to 5"),
+    "top_k": (0, 10_000, "an integer from 0 (off) to 10000"),
+    "top_p": (0.0, 1.0, "a number in (0, 1] (1 is off)"),
+    "min_p": (0.0, 1.0, "a number in [0, 1) (0 is off)"),
+    "repetition_penalty": (1.0, 10.0, "a number from 1 (off) to 10"),
+    "presence_penalty": (0.0, 10.0, "a number from 0 (off) to 10"),
+    "frequency_penalty": (0.0, 10.0, "a number from 0 (off) to 10"),
+    "penalty_window": (1, 10_000, "an integer from 1 to 10000"),
+    "no_repeat_ngram": (2, 1000, "0 (off) or an integer from 2 to 1000"),
+    "dry_multiplier": (0.0, 10.0, "a number from 0 (off) to 10"),
+    "dry_base": (1.0, 8.0, "a number from 1 to 8"),
+    "dry_allowed_length": (1, 1000, "an integer from 1 to 1000"),
+    "loop_repeats": (2, 100, "0 (off) or an integer from 2 to 100"),
+}
+_OPEN_LOW = {"top_p"}  # 0 itself is refused
+_OPEN_HIGH = {"min_p"}  # 1 itself is refused
+_ZERO_IS_OFF = {"no_repeat_ngram", "loop_repeats"}  # 0 allowed below an otherwise higher minimum
+LOOP_MIN_UNIT = 4  # the benchmark's loop: a substring of 4+ characters repeated 3+ times in a row
+LOOP_MAX_PERIOD = 100
+
+FIELD_HELP = {
+    "temperature": "softness of the draw among the survivors; 0 = always the most likely",
+    "top_k": "keep only the k most likely characters (0 = off)",
+    "top_p": "keep the most likely characters up to this probability mass (1 = off)",
+    "min_p": "keep characters at least this fraction as likely as the best one (0 = off)",
+    "repetition_penalty": "shrink the logit of a recently seen character (1 = off)",
+    "presence_penalty": "subtract from the logit of a recently seen character (0 = off)",
+    "frequency_penalty": "subtract per recent occurrence of a character (0 = off)",
+    "penalty_window": "how many recent characters the three penalties above look at",
+    "penalty_exempt": "characters the three penalties above never touch",
+    "no_repeat_ngram": "forbid repeating any character n-gram of this length (0 = off)",
+    "dry_multiplier": "DRY: penalty for extending a repeated run (0 = off)",
+    "dry_base": "DRY: growth of the penalty per extra repeated character",
+    "dry_allowed_length": "DRY: repeated runs shorter than this are free",
+    "loop_repeats": "stop a row whose tail repeats a 4+ character unit this many times (0 = off)",
+}
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """Every sampling knob, validated; the defaults were chosen by ``benchmarks/quality.py``.
+
+    Bad values (NaN, infinities, out of range, wrong type) raise ``ValueError`` naming the field and
+    its allowed range. See ``FIELD_HELP`` for what each knob does.
+    """
+
+    temperature: float = 0.8
+    top_k: int = 0
+    top_p: float = 1.0
+    min_p: float = 0.05
+    repetition_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    penalty_window: int = 64
+    penalty_exempt: str = DEFAULT_EXEMPT
+    no_repeat_ngram: int = 12
+    dry_multiplier: float = 0.8
+    dry_base: float = 1.75
+    dry_allowed_length: int = 6
+    loop_repeats: int = 3
+
+    def __post_init__(self) -> None:
+        for name, (low, high, allowed) in _RANGES.items():
+            value = getattr(self, name)
+            is_int = isinstance(low, int)
+            if isinstance(value, bool) or not isinstance(value, int if is_int else (int, float)):
+                raise ValueError(f"{name} must be {allowed}, got {value!r}")
+            if name in _ZERO_IS_OFF and value == 0:
+                continue
+            too_low = value <= low if name in _OPEN_LOW else value < low
+            too_high = value >= high if name in _OPEN_HIGH else value > high
+            if math.isnan(value) or too_low or too_high:  # NaN fails no comparison, so test it by name
+                raise ValueError(f"{name} must be {allowed}, got {value!r}")
+            if not is_int:
+                object.__setattr__(self, name, float(value))
+        if not isinstance(self.penalty_exempt, str) or len(self.penalty_exempt) > 500:
+            shown = repr(self.penalty_exempt)[:60]
+            raise ValueError(f"penalty_exempt must be a string of at most 500 characters, got {shown}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SamplingConfig:
+        """A config from plain values; an unknown key is refused with the list of known ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown sampling option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+    def with_changes(self, **changes: object) -> SamplingConfig:
+        """A validated copy with some knobs changed."""
+        return replace(self, **changes)
+
+
+# splitmix64: each row draws its uniforms from its own seed and its position in the text, so a row's
+# text never depends on which other rows share its batch, and needs no generator object per row.
+_MASK = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def derive_seed(seed: int, index: int) -> int:
+    """A well-mixed 64-bit seed for row ``index`` of a request seeded with ``seed``."""
+    return int(_mix(np.array([(seed ^ (index * _GOLDEN)) & _MASK], dtype=np.uint64))[0])
+
+
+def row_uniforms(seeds: Sequence[int], positions: Sequence[int]) -> np.ndarray:
+    """One uniform in [0, 1) per row: the ``position``-th draw of the stream seeded with that row's seed."""
+    s = _mix(np.array([x & _MASK for x in seeds], dtype=np.uint64))
+    z = _mix(s + (np.array(positions, dtype=np.uint64) + np.uint64(1)) * np.uint64(_GOLDEN))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+@dataclass
+class _RowState:
+    seed_len: int  # the history's length when the row was first seen: the seed
+    rng_seed: int
+    tracker: RepeatTracker
+    history_id: int  # id() of the generator's history list, to notice a new request on the same row
+
+
+class SamplingDecoder:
+    """The anti-repetition chain as a ``Decoder`` for ``Generator.complete``.
+
+    ``configs``: one ``SamplingConfig`` for every row, or one per row of the request (indexed by the
+    row's position). ``seeds``: ``None`` (a fresh random stream per row: every call differs), an int
+    (row r uses ``derive_seed(seeds, r)``), or one int-or-None per row. Use one decoder per
+    ``complete`` call: it keeps per-row state (the repeat tracker, the seed's length).
+    """
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        configs: SamplingConfig | Sequence[SamplingConfig] | None = None,
+        seeds: int | Sequence[int | None] | None = None,
+    ):
+        self.vocab = vocab
+        self._configs = configs if configs is not None else SamplingConfig()
+        self._seeds = seeds
+        self._rows: dict[int, _RowState] = {}
+        self._live: dict[int, int] = {}  # id(history) -> row, between a pick and its loop_trim calls
+        self._exempt_masks: dict[str, np.ndarray] = {}
+
+    def config_for(self, row: int) -> SamplingConfig:
+        if isinstance(self._configs, SamplingConfig):
+            return self._configs
+        return self._configs[row]
+
+    def _seed_for(self, row: int) -> int:
+        seeds = self._seeds
+        if isinstance(seeds, int):
+            return derive_seed(seeds, row)
+        chosen = None if seeds is None else seeds[row]
+        return secrets.randbits(64) if chosen is None else chosen
+
+    def _state(self, row: int, history: list[int]) -> _RowState:
+        """The row's state, caught up with ``history`` (usually one new character)."""
+        state = self._rows.get(row)
+        if state is None or state.history_id != id(history) or state.tracker.n > len(history):
+            state = _RowState(len(history), self._seed_for(row), RepeatTracker(), id(history))
+            self._rows[row] = state
+        state.tracker.extend(history[state.tracker.n :])
+        self._live[id(history)] = row
+        return state
+
+    def _exempt(self, config: SamplingConfig) -> np.ndarray:
+        mask = self._exempt_masks.get(config.penalty_exempt)
+        if mask is None:
+            mask = np.zeros(len(self.vocab), dtype=bool)
+            mask[[self.vocab.char_id(c) for c in set(config.penalty_exempt) if c in self.vocab]] = True
+            self._exempt_masks[config.penalty_exempt] = mask
+        return mask
+
+    def process(self, logits: Tensor, histories: Sequence[list[int]], rows: Sequence[int]) -> Tensor:
+        """Steps 1-4 of the chain: the penalised, truncated logits [batch, vocab] (float32, CPU)."""
+        states = [self._state(r, h) for r, h in zip(rows, histories, strict=True)]
+        configs = [self.config_for(r) for r in rows]
+        raw = logits.detach().float().cpu()
+        batch, vocab = raw.shape
+
+        def column(name: str, dtype: torch.dtype = torch.float32) -> Tensor:
+            return torch.tensor([getattr(c, name) for c in configs], dtype=dtype)
+
+        x = raw
+        if any(c.repetition_penalty != 1 or c.presence_penalty or c.frequency_penalty for c in configs):
+            windows = [s.tracker.history()[-c.penalty_window :] for s, c in zip(states, configs, strict=True)]
+            exempt = np.stack([self._exempt(c) for c in configs])
+            counts = window_counts(windows, vocab, exempt)
+            penalty, presence = column("repetition_penalty"), column("presence_penalty")
+            x = repetition_penalties(x, counts, penalty, presence, column("frequency_penalty"))
+        if any(c.dry_multiplier > 0 or c.no_repeat_ngram for c in configs):
+            runs = torch.zeros(batch, vocab, dtype=torch.long)
+            for i, (state, c) in enumerate(zip(states, configs, strict=True)):
+                lows = [c.dry_allowed_length] if c.dry_multiplier > 0 else []
+                lows += [c.no_repeat_ngram - 1] if c.no_repeat_ngram else []
+                if lows:
+                    chars, lengths = state.tracker.run_lengths(min(lows))
+                    runs[i, torch.from_numpy(chars)] = torch.from_numpy(lengths)
+            multiplier = torch.tensor([c.dry_multiplier if c.dry_multiplier > 0 else 0.0 for c in configs])
+            x = dry_penalty(x, runs, multiplier, column("dry_base"), column("dry_allowed_length"))
+            x = block_ngrams(x, runs, column("no_repeat_ngram", torch.long))
+        if any(c.top_k for c in configs):
+            x = top_k_filter(x, column("top_k", torch.long))
+        if any(c.top_p < 1 for c in configs):
+            x = top_p_filter(x, column("top_p"))
+        if any(c.min_p > 0 for c in configs):
+            x = min_p_filter(x, column("min_p"))
+        dead = ~torch.isfinite(x).any(dim=-1)
+        if dead.any():  # nothing survived (only possible if the caller masked everything): trust the model
+            x[dead] = raw[dead]
+        return x
+
+    def pick(self, logits: Tensor, histories: Sequence[list[int]], rows: Sequence[int]) -> Tensor:
+        """The whole chain: process, then draw each row's next id from its own random stream."""
+        self._live = {}
+        x = self.process(logits, histories, rows)
+        temperature = torch.tensor([self.config_for(r).temperature for r in rows], dtype=torch.float64)
+        seeds = [self._rows[r].rng_seed for r in rows]
+        uniforms = torch.from_numpy(row_uniforms(seeds, [len(h) for h in histories]))
+        return sample(x, temperature, uniforms).to(logits.device)
+
+    def loop_trim(self, history: list[int]) -> int | None:
+        """The loop guard: how many trailing characters to cut if the row now ends in a loop."""
+        row = self._live.get(id(history))
+        config = self.config_for(row) if row is not None else SamplingConfig()
+        if not config.loop_repeats:
+            return None
+        start = self._rows[row].seed_len if row is not None else 0
+        return find_loop(history, start, config.loop_repeats, LOOP_MIN_UNIT, LOOP_MAX_PERIOD)
+
+
+# Best of N: candidates are rows of one batch; the score is documented here and in the README.
+REPEAT_WEIGHT = 2.0  # nats per character charged for a fully repeated text (seq-rep-16 = 1)
+MISSING_END_PENALTY = 1.0  # nats per character charged when a candidate did not reach end-of-quote
+
+
+def repeated_ngram_share(text: str, n: int = 16) -> float:
+    """seq-rep-n: 1 - unique/total character n-grams of ``text`` (0 when it has none)."""
+    grams = [text[i : i + n] for i in range(len(text) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def score_completion(done: Completion) -> float:
+    """Best-of score: mean model log-prob per character, minus repeats, minus a missing end-of-quote.
+
+    ``mean(logprobs) - REPEAT_WEIGHT * seq-rep-16(generated) - MISSING_END_PENALTY * (not ended)``.
+    A candidate that generated nothing scores ``-inf``.
+    """
+    if not done.logprobs:
+        return float("-inf")
+    mean = sum(done.logprobs) / len(done.logprobs)
+    missing_end = 0.0 if done.stopped == STOP_END else MISSING_END_PENALTY
+    return mean - REPEAT_WEIGHT * repeated_ngram_share(done.generated) - missing_end
+
+
+@dataclass
+class BestOf:
+    """The chosen completion of one seed, with every candidate and its score."""
+
+    best: Completion
+    candidates: list[Completion]
+    scores: list[float]
+
+
+def complete_best_of(
+    generator: Generator,
+    seeds: Sequence[str],
+    n: int,
+    config: SamplingConfig | None = None,
+    rng_seed: int | None = None,
+    max_chars: int = 300,
+) -> list[BestOf]:
+    """Complete each seed ``n`` times as rows of one batch and keep the best by ``score_completion``.
+
+    With ``rng_seed``, candidate k of seed i is drawn from ``derive_seed(rng_seed, i * n + k)``, so the
+    same call gives the same quotes every time. Ties go to the earlier candidate.
+    """
+    if not 1 <= n <= 64:
+        raise ValueError(f"best-of n must be an integer from 1 to 64, got {n!r}")
+    rows = [seed for seed in seeds for _ in range(n)]
+    row_seeds = None if rng_seed is None else [derive_seed(rng_seed, r) for r in range(len(rows))]
+    decoder = SamplingDecoder(generator.vocab, config or SamplingConfig(), row_seeds)
+    done = generator.complete(rows, max_chars=max_chars, decoder=decoder)
+    results = []
+    for i in range(len(seeds)):
+        group = done[i * n : (i + 1) * n]
+        scores = [score_completion(c) for c in group]
+        best = max(range(n), key=lambda k: (scores[k], -k))
+        results.append(BestOf(best=group[best], candidates=group, scores=scores))
+    return results
