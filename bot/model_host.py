@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from bot.errors import BusyError, ShuttingDownError
+from bot.settings import Settings
 from model.checkpoint import LoadedModel, load_checkpoint
 from model.device import resolve_device
 from model.generate import STOP_LENGTH, Completion, Decoder, Generator, TemperatureDecoder
@@ -130,6 +131,15 @@ class ModelHost:
         # What the worker did, for logs and tests: recent batch sizes and the threads torch ran on.
         self.batch_sizes: deque[int] = deque(maxlen=1000)
         self.torch_thread_ids: set[int] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ModelHost:
+        return cls(
+            settings.model_path,
+            settings.device,
+            queue_size=settings.queue_size,
+            batch_size=settings.batch_size,
+        )
 
     @property
     def started(self) -> bool:

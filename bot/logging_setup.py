@@ -1,0 +1,65 @@
+"""Logging for the bot and the console: discord.py's formatter on stderr, with secrets redacted.
+
+    setup_logging("INFO", secrets=[settings.token])
+
+Every line goes through ``RedactingFormatter``, which formats with discord.py's own formatter and
+then replaces each secret (the token) wherever it appears: in the message, its arguments, or a
+traceback. ``new_error_id`` and ``log_unexpected`` give an unexpected error a short id that the
+user's reply shows and the log line carries.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as _random
+import sys
+from collections.abc import Iterable
+
+import discord
+
+from bot.settings import Secret
+
+REDACTED = "[redacted]"
+_installed: list[logging.Handler] = []  # ours, so a second setup replaces it instead of doubling lines
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats with ``inner``, then removes every secret from the finished text."""
+
+    def __init__(self, inner: logging.Formatter, secrets: Iterable[str]):
+        super().__init__()
+        self.inner = inner
+        self.secrets = [s for s in secrets if s]
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self.inner.format(record)
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+
+def setup_logging(level: str = "INFO", secrets: Iterable[Secret | str | None] = ()) -> logging.Handler:
+    """Log to stderr at ``level`` with discord.py's formatter; returns the handler it installed."""
+    root = logging.getLogger()
+    while _installed:
+        root.removeHandler(_installed.pop())
+    handler = logging.StreamHandler(sys.stderr)
+    # discord.py picks its coloured formatter when stderr is a terminal, a plain one otherwise.
+    discord.utils.setup_logging(handler=handler, level=getattr(logging, level.upper()), root=True)
+    plain = [s.get() if isinstance(s, Secret) else s for s in secrets if s is not None]
+    assert handler.formatter is not None
+    handler.setFormatter(RedactingFormatter(handler.formatter, plain))
+    _installed.append(handler)
+    return handler
+
+
+def new_error_id() -> str:
+    """A short id for one unexpected error, easy to read out and to find in the log."""
+    return _random.token_hex(4)
+
+
+def log_unexpected(logger: logging.Logger, error: BaseException, context: str) -> str:
+    """Log an unexpected error with its traceback and a fresh id; returns the id."""
+    error_id = new_error_id()
+    logger.error("unexpected error %s in %s", error_id, context, exc_info=error)
+    return error_id
