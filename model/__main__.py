@@ -2,6 +2,7 @@
 
     python -m model sample "Hey," "The"            # 1 completion of each seed, bundled model
     python -m model sample --n 3 --greedy --jsonl I
+    python -m model sample --best-of 4 --seed-rng 7 --top-p 0.95 "Are we back"
     python -m model info data/models/default.pt
 
 Errors (bad file, unknown device, unknown characters) print one line and exit with status 2.
@@ -12,11 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import fields
 
 from model.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
 from model.device import DeviceError, resolve_device
 from model.generate import Generator as CharGenerator
-from model.generate import GreedyDecoder, TemperatureDecoder
+from model.generate import GreedyDecoder
+from model.sampling import FIELD_HELP, SamplingConfig, SamplingDecoder, complete_best_of
 from model.vocab import UnknownCharactersError, UnknownPolicy
 
 
@@ -30,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="model file (default: bundled)")
     sample.add_argument("--n", type=int, default=1, help="completions per seed")
     sample.add_argument("--greedy", action="store_true", help="always the most likely character (loops!)")
-    sample.add_argument("--temperature", type=float, default=0.8)
+    sample.add_argument("--best-of", type=int, default=1, help="keep the best of N candidates (default 1)")
     sample.add_argument("--seed-rng", type=int, default=None, help="RNG seed for reproducible output")
+    add_sampling_arguments(sample)
     sample.add_argument("--max-chars", type=int, default=300, help="length cap of a whole quote")
     sample.add_argument(
         "--unknown",
@@ -46,15 +50,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per ``SamplingConfig`` knob (``top_p`` -> ``--top-p``); unset ones keep the default."""
+    defaults = SamplingConfig()
+    for field in fields(SamplingConfig):
+        default = getattr(defaults, field.name)
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"),
+            dest=field.name,
+            type=type(default),
+            default=None,
+            help=f"{FIELD_HELP[field.name]} (default: {default!r})".replace("%", "%%"),
+        )
+
+
+def sampling_config(args: argparse.Namespace) -> SamplingConfig:
+    """The default config with every option given on the command line applied (and validated)."""
+    changes = {
+        f.name: getattr(args, f.name) for f in fields(SamplingConfig) if getattr(args, f.name) is not None
+    }
+    return SamplingConfig().with_changes(**changes)
+
+
 def run_sample(args: argparse.Namespace) -> None:
     if args.n < 1:
         raise ValueError("--n must be at least 1")
+    if args.greedy and args.best_of != 1:
+        raise ValueError("--best-of needs sampling: greedy decoding gives the same candidate every time")
+    config = sampling_config(args)
     loaded = load_checkpoint(args.checkpoint, device=resolve_device(args.device))
     generator = CharGenerator(loaded.model, loaded.vocab)
     seeds = [loaded.vocab.prepare_seed(seed, args.unknown) for seed in args.seeds]
-    decoder = GreedyDecoder() if args.greedy else TemperatureDecoder(args.temperature, args.seed_rng)
     rows = [seed for seed in seeds for _ in range(args.n)]
-    for done in generator.complete(rows, max_chars=args.max_chars, decoder=decoder):
+    if args.best_of != 1:
+        results = complete_best_of(generator, rows, args.best_of, config, args.seed_rng, args.max_chars)
+        done_rows = [r.best for r in results]
+    else:
+        decoder = GreedyDecoder() if args.greedy else SamplingDecoder(loaded.vocab, config, args.seed_rng)
+        done_rows = generator.complete(rows, max_chars=args.max_chars, decoder=decoder)
+    for done in done_rows:
         if args.jsonl:
             print(json.dumps({"seed": done.seed, "text": done.text, "stopped": done.stopped}))
         else:
