@@ -2,7 +2,7 @@
 
     host = ModelHost("data/models/default.pt", device="auto", queue_size=32, batch_size=8)
     await host.start()                  # loads the checkpoint in the executor
-    done = await host.complete(GenerationRequest(seed="Hey,", max_chars=200, temperature=0.8))
+    done = await host.complete(GenerationRequest(seed="Hey,", max_chars=200, rng_seed=7))
     await host.close()                  # finishes queued requests, then stops the executor
 
 ``complete`` puts the request on a bounded queue and awaits its future; a full queue raises
@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -34,7 +34,8 @@ from bot.errors import BusyError, ShuttingDownError
 from bot.settings import Settings
 from model.checkpoint import LoadedModel, load_checkpoint
 from model.device import resolve_device
-from model.generate import STOP_LENGTH, Completion, Decoder, Generator, TemperatureDecoder
+from model.generate import STOP_LENGTH, Completion, Decoder, Generator
+from model.sampling import SamplingConfig, SamplingDecoder
 from model.vocab import EOS_ID, Vocab
 
 DEFAULT_MODEL_ID = "default"
@@ -47,8 +48,8 @@ class GenerationRequest:
 
     seed: str
     max_chars: int
-    temperature: float = 0.8
-    rng_seed: int | None = None
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    rng_seed: int | None = None  # None: a fresh random quote every time
     model_id: str = DEFAULT_MODEL_ID
 
 
@@ -56,23 +57,6 @@ class GenerationRequest:
 class _Pending:
     request: GenerationRequest
     future: asyncio.Future[Completion]
-
-
-class _PerRowTemperature:
-    """One ``TemperatureDecoder`` per row, so rows of one batch keep their own temperature and RNG."""
-
-    def __init__(self, decoders: Sequence[TemperatureDecoder]):
-        self.decoders = decoders
-
-    def pick(self, logits: Tensor, histories: Sequence[list[int]], rows: Sequence[int]) -> Tensor:
-        picks = [
-            self.decoders[row].pick(logits[i : i + 1], histories[i : i + 1], [row])
-            for i, row in enumerate(rows)
-        ]
-        return torch.cat(picks)
-
-    def loop_trim(self, history: list[int]) -> int | None:
-        return None
 
 
 class _RowCaps:
@@ -96,9 +80,9 @@ class _RowCaps:
         return self.inner.loop_trim(history)
 
 
-def build_decoder(requests: Sequence[GenerationRequest]) -> _RowCaps:
-    """The decoder for one batch: each row's own sampling settings and length cap."""
-    rows = _PerRowTemperature([TemperatureDecoder(r.temperature, r.rng_seed) for r in requests])
+def build_decoder(requests: Sequence[GenerationRequest], vocab: Vocab) -> _RowCaps:
+    """The decoder for one batch: each row's own sampling settings, RNG seed and length cap."""
+    rows = SamplingDecoder(vocab, [r.sampling for r in requests], [r.rng_seed for r in requests])
     return _RowCaps(rows, [r.max_chars for r in requests])
 
 
@@ -247,7 +231,7 @@ class ModelHost:
             by_model.setdefault(request.model_id, []).append(index)
         for model_id, indexes in by_model.items():
             group = [requests[i] for i in indexes]
-            decoder = build_decoder(group)
+            decoder = build_decoder(group, self._models[model_id].vocab)
             done = self._generators[model_id].complete(
                 [r.seed for r in group], max_chars=max(r.max_chars for r in group), decoder=decoder
             )

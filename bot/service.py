@@ -30,6 +30,7 @@ from bot.errors import (
 from bot.model_host import DEFAULT_MODEL_ID, GenerationRequest, ModelHost
 from bot.settings import Settings
 from model.generate import STOP_END, Completion
+from model.sampling import SamplingConfig
 from model.vocab import UnknownCharactersError, UnknownPolicy
 
 DISCORD_MESSAGE_LIMIT = 2000
@@ -246,7 +247,7 @@ class QuoteService:
         request = GenerationRequest(
             seed=model_seed,
             max_chars=cap,
-            temperature=options.temperature,
+            sampling=SamplingConfig(temperature=options.temperature),
             rng_seed=options.rng_seed,
             model_id=model_id,
         )

@@ -10,7 +10,8 @@ import pytest
 
 from bot.errors import BusyError, ShuttingDownError
 from bot.model_host import GenerationRequest, ModelHost
-from model.generate import STOP_END, STOP_LENGTH
+from model.generate import STOP_END, STOP_LENGTH, STOP_LOOP
+from model.sampling import SamplingConfig
 from model.vocab import UnknownCharactersError
 
 
@@ -31,10 +32,12 @@ async def make_host(tiny_checkpoint: Path):
 
 async def test_completion_starts_with_the_seed_and_respects_the_cap(make_host):
     host = await make_host()
-    done = await host.complete(GenerationRequest(seed="Hey,", max_chars=40, temperature=1.0, rng_seed=1))
+    done = await host.complete(
+        GenerationRequest(seed="Hey,", max_chars=40, sampling=SamplingConfig(temperature=1.0), rng_seed=1)
+    )
     assert done.text.startswith("Hey,")
     assert len(done.text) <= 40
-    assert done.stopped in (STOP_END, STOP_LENGTH)
+    assert done.stopped in (STOP_END, STOP_LENGTH, STOP_LOOP)
     assert host.vocab().chars  # the loaded vocabulary is there for the service
 
 
@@ -42,7 +45,10 @@ async def test_each_row_keeps_its_own_length_cap(make_host):
     host = await make_host(batch_size=8)
     caps = [6, 12, 30, 60]
     # A cold temperature on an untrained model rarely picks end-of-quote, so rows run to their caps.
-    requests = [GenerationRequest(seed="I", max_chars=cap, temperature=0.05, rng_seed=cap) for cap in caps]
+    requests = [
+        GenerationRequest(seed="I", max_chars=cap, sampling=SamplingConfig(temperature=0.05), rng_seed=cap)
+        for cap in caps
+    ]
     results = await asyncio.gather(*(host.complete(r) for r in requests))
     assert list(host.batch_sizes) == [4]
     for cap, done in zip(caps, results, strict=True):
@@ -55,9 +61,14 @@ async def test_each_row_keeps_its_own_length_cap(make_host):
 
 async def test_rng_seed_gives_the_same_quote_alone_or_in_a_batch(make_host):
     host = await make_host(batch_size=8)
-    request = GenerationRequest(seed="The", max_chars=50, temperature=1.0, rng_seed=1234)
+    request = GenerationRequest(
+        seed="The", max_chars=50, sampling=SamplingConfig(temperature=1.0), rng_seed=1234
+    )
     alone = await host.complete(request)
-    others = [GenerationRequest(seed="Me", max_chars=50, temperature=0.5, rng_seed=i) for i in range(3)]
+    others = [
+        GenerationRequest(seed="Me", max_chars=50, sampling=SamplingConfig(temperature=0.5), rng_seed=i)
+        for i in range(3)
+    ]
     together = await asyncio.gather(host.complete(request), *(host.complete(r) for r in others))
     assert together[0].text == alone.text
     assert host.batch_sizes[-1] == 4
@@ -119,8 +130,8 @@ async def test_unknown_characters_fail_only_their_own_request(make_host):
 
 async def test_a_failing_batch_fails_its_callers_and_the_worker_carries_on(make_host):
     host = await make_host()
-    with pytest.raises(ValueError, match="temperature"):
-        await host.complete(GenerationRequest(seed="Hi", max_chars=20, temperature=0.0))
+    with pytest.raises(ValueError, match="max_chars"):  # a request the generator itself refuses
+        await host.complete(GenerationRequest(seed="Hi", max_chars=0))
     done = await host.complete(GenerationRequest(seed="Hi", max_chars=20, rng_seed=0))
     assert done.text.startswith("Hi")
 
@@ -163,3 +174,21 @@ async def test_complete_before_start_is_a_clear_error(tiny_checkpoint: Path):
 def test_sizes_must_be_positive(tiny_checkpoint: Path):
     with pytest.raises(ValueError, match="at least 1"):
         ModelHost(tiny_checkpoint, queue_size=0)
+
+
+async def test_rows_of_one_batch_keep_their_own_sampling_settings(make_host):
+    host = await make_host(batch_size=8)
+    greedy = SamplingConfig(temperature=0.0)
+    alone = await host.complete(GenerationRequest(seed="We", max_chars=40, sampling=greedy, rng_seed=1))
+    mixed = await asyncio.gather(
+        host.complete(GenerationRequest(seed="We", max_chars=40, sampling=greedy, rng_seed=2)),
+        *(
+            host.complete(
+                GenerationRequest(seed="We", max_chars=40, sampling=SamplingConfig(1.5), rng_seed=i)
+            )
+            for i in range(3)
+        ),
+    )
+    assert host.batch_sizes[-1] == 4
+    assert mixed[0].text == alone.text  # greedy ignores its RNG seed and its neighbours
+    assert len({done.text for done in mixed[1:]}) > 1  # the hot rows really sampled
