@@ -16,7 +16,7 @@ next; the DRY penalty and n-gram blocking both read it. ``find_loop`` is the loo
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -163,6 +163,23 @@ class RepeatTracker:
         self.ids[n] = char_id
         self.n = n + 1
 
+    def tail_loop(
+        self, start: int = 0, repeats: int = 3, min_unit: int = 4, max_period: int = 100
+    ) -> int | None:
+        """``find_loop`` on the tracked history, vectorised: the tail has period p over ``span`` characters
+        exactly when ``match[n - p] >= span - p``."""
+        n = self.n
+        if repeats < 2 or n - start < 1:
+            return None
+        period, unit = _periods(min_unit, max_period)
+        span, cut = unit * repeats, unit * (repeats - 1)
+        usable = (span <= n) & (cut <= n - start)
+        if not usable.any():
+            return None
+        period, span, cut = period[usable], span[usable], cut[usable]
+        hits = np.flatnonzero(self.match[n - period] >= span - period)
+        return int(cut[hits[0]]) if hits.size else None
+
     def history(self) -> np.ndarray:
         """The ids appended so far (a view)."""
         return self.ids[: self.n]
@@ -181,6 +198,13 @@ class RepeatTracker:
         return unique, lengths[len(lengths) - 1 - last_from_end]
 
 
+@functools.cache
+def _periods(min_unit: int, max_period: int) -> tuple[np.ndarray, np.ndarray]:
+    """Periods 1..max_period and the unit each makes: the period repeated up to ``min_unit`` characters."""
+    period = np.arange(1, max_period + 1)
+    return period, period * -(-min_unit // period)
+
+
 def find_loop(
     ids: Sequence[int], start: int = 0, repeats: int = 3, min_unit: int = 4, max_period: int = 100
 ) -> int | None:
@@ -196,8 +220,7 @@ def find_loop(
     if repeats < 2 or generated < 1:
         return None
     last = ids[-1]
-    for period in range(1, max_period + 1):
-        unit = period * math.ceil(min_unit / period)
+    for period, unit in zip(*(a.tolist() for a in _periods(min_unit, max_period)), strict=True):
         cut = unit * (repeats - 1)
         if cut > generated or unit * repeats > n:
             if period >= min_unit:  # units only grow from here on

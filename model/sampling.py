@@ -285,11 +285,14 @@ class SamplingDecoder:
     def loop_trim(self, history: list[int]) -> int | None:
         """The loop guard: how many trailing characters to cut if the row now ends in a loop."""
         row = self._live.get(id(history))
-        config = self.config_for(row) if row is not None else SamplingConfig()
-        if not config.loop_repeats:
+        if row is None:  # not a row this decoder just picked for: check the text itself
+            return find_loop(history, 0, SamplingConfig().loop_repeats, LOOP_MIN_UNIT, LOOP_MAX_PERIOD)
+        if not self.config_for(row).loop_repeats:
             return None
-        start = self._rows[row].seed_len if row is not None else 0
-        return find_loop(history, start, config.loop_repeats, LOOP_MIN_UNIT, LOOP_MAX_PERIOD)
+        state = self._state(row, history)  # the tracker answers in a few vectorised steps
+        return state.tracker.tail_loop(
+            state.seed_len, self.config_for(row).loop_repeats, LOOP_MIN_UNIT, LOOP_MAX_PERIOD
+        )
 
 
 # Best of N: candidates are rows of one batch; the score is documented here and in the README.

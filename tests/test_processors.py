@@ -163,3 +163,25 @@ def ids(text):
 )
 def test_find_loop(text, start, cut):
     assert find_loop(ids(text), start) == cut
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tail_loop_agrees_with_find_loop_at_every_step(seed):
+    rng = random.Random(seed)
+    units = ["ab", "abcd", "xyz", "back to ", "a"]
+    history = []
+    while len(history) < 300:  # random letters mixed with runs of repeated units
+        if rng.random() < 0.5:
+            history += ids(rng.choice(units) * rng.randint(1, 5))
+        else:
+            history += [rng.randint(0, 3) for _ in range(rng.randint(1, 8))]
+    start = rng.randint(0, 10)
+    tracker = RepeatTracker()
+    found = 0
+    for n, char in enumerate(history, start=1):
+        tracker.append(char)
+        if n > start:
+            expected = find_loop(history[:n], start)
+            assert tracker.tail_loop(start) == expected
+            found += expected is not None
+    assert found > 0
