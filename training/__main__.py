@@ -4,6 +4,7 @@
     python -m training train --corpus ../shared/data/tinyshakespeare.txt --format play \\
         --hidden 512 --layers 2 --minutes 50 --out data/models/default.pt
     python -m training evaluate --checkpoint runs/pat.pt --corpus data/sample_quotes.txt
+    python -m training finetune --from data/models/default.pt --corpus guild.jsonl --out runs/guild.pt
     torchrun --nproc_per_node 2 -m training train --corpus ... --out ...     # DistributedDataParallel
 
 Errors (a bad corpus, a bad checkpoint, an impossible option) print one line starting with
@@ -76,6 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
+    finetune = sub.add_parser("finetune", help="continue a checkpoint on new quotes")
+    finetune.add_argument("--from", dest="parent", required=True, help="checkpoint to start from")
+    add_corpus_options(finetune)
+    replay = finetune.add_argument_group("replay of the original corpus")
+    replay.add_argument("--replay-corpus", default=None, help="default: the corpus named in the checkpoint")
+    replay.add_argument("--replay-format", choices=FORMATS, default=None)
+    replay.add_argument(
+        "--replay-share", type=float, default=0.3, help="share of training quotes from replay"
+    )
+    add_train_options(finetune, lr=5e-4)
     return parser
 
 
@@ -87,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             commands.run_train(args)
-        else:
+        elif args.command == "evaluate":
             commands.run_evaluate(args)
+        else:
+            commands.run_finetune(args)
     except (CorpusError, CheckpointError, DeviceError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -190,3 +190,9 @@ def run_evaluate(args: argparse.Namespace) -> None:
         print(f"  skipped {skipped} quotes with characters the model has never seen")
     if not same:
         print("  note: not the corpus the model was trained on (fingerprints differ)")
+
+
+def run_finetune(args: argparse.Namespace) -> None:
+    from training.finetune import finetune_from_args
+
+    finetune_from_args(args)

@@ -208,7 +208,7 @@ def load_quotes(
     return quotes
 
 
-def _hash_unit(quote: str) -> float:
+def hash_unit(quote: str) -> float:
     """A number in [0, 1) fixed by the quote's text alone (SHA-1, not Python's salted ``hash``)."""
     digest = hashlib.sha1(quote.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
@@ -221,7 +221,7 @@ def split_quotes(quotes: Sequence[str], val_fraction: float = 0.1) -> tuple[list
     train: list[str] = []
     val: list[str] = []
     for quote in quotes:
-        (val if _hash_unit(quote) < val_fraction else train).append(quote)
+        (val if hash_unit(quote) < val_fraction else train).append(quote)
     return train, val
 
 
