@@ -78,6 +78,7 @@ class TrainResult:
     seconds: float
     stopped: str  # "budget" | "early" | "epochs"
     out: Path
+    chars: int = 0  # characters predicted in training (every rank), padding excluded
     history: list[dict] = field(default_factory=list)
 
     @property
@@ -150,6 +151,7 @@ def train_model(
     since_best, stopped = 0, "epochs"
     started = time.monotonic() - spent
     chars_done, window_start, loss_ema = 0, time.monotonic(), None
+    chars_total = 0
 
     last_plot = [0.0]
 
@@ -238,6 +240,7 @@ def train_model(
                 step += 1
                 local_tokens = int((chunk.targets != 0).sum())
                 chars_done += local_tokens * world.size
+                chars_total += chunk.tokens
                 nats = float(loss_sum.detach()) / max(1, local_tokens)
                 loss_ema = nats if loss_ema is None else 0.95 * loss_ema + 0.05 * nats
                 if step % 20 == 0 and world.is_main:
@@ -281,4 +284,4 @@ def train_model(
     if settings.keep_rank_weights:
         torch.save(model.state_dict(), out.with_name(f"{out.stem}.rank{world.rank}.final.pt"))
     bar.close()
-    return TrainResult(best, step, elapsed, stopped, out, history)
+    return TrainResult(best, step, elapsed, stopped, out, chars=chars_total, history=history)
