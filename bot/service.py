@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import math
 import re
 import time
@@ -192,6 +193,8 @@ class QuoteService:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # True inside a tracked request (per task), so nested tracking counts it once.
+        self._tracked: contextvars.ContextVar[bool] = contextvars.ContextVar("quote_tracked", default=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, host: ModelHost, **overrides) -> QuoteService:
@@ -228,8 +231,10 @@ class QuoteService:
         self, user_id: int, text: str = "", guild_id: int | None = None, channel_id: int | None = None
     ) -> QuoteResult:
         """Validate ``text`` (seed then options), apply the cooldown, and complete the seed."""
-        if self._closing:
-            raise ShuttingDownError()
+        async with self.track():
+            return await self._quote(user_id, text, guild_id)
+
+    async def _quote(self, user_id: int, text: str, guild_id: int | None) -> QuoteResult:
         seed, raw_options = split_options(text)
         options = parse_options(raw_options, self.max_quote_chars)
         if len(seed) > self.max_seed_chars:
@@ -252,8 +257,7 @@ class QuoteService:
             model_id=model_id,
         )
         try:
-            async with self.track():
-                completion = await self.host.complete(request)
+            completion = await self.host.complete(request)
         except BaseException:
             self.cooldown.refund(user_id)  # the user got nothing, so the turn is not spent
             raise
@@ -282,12 +286,23 @@ class QuoteService:
 
     @contextlib.asynccontextmanager
     async def track(self) -> AsyncIterator[None]:
-        """Count a request as in flight; a cog wraps its whole reply in this so ``close`` waits for it."""
+        """Count a request as in flight, so ``close`` waits for it; ``ShuttingDownError`` once closing.
+
+        A cog wraps its whole reply in this; the ``quote`` inside it is then part of the same request,
+        so a request that started before ``close`` is finished, not refused half-way.
+        """
+        if self._tracked.get():
+            yield
+            return
+        if self._closing:
+            raise ShuttingDownError()
+        token = self._tracked.set(True)
         self._in_flight += 1
         self._idle.clear()
         try:
             yield
         finally:
+            self._tracked.reset(token)
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()

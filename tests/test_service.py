@@ -266,3 +266,22 @@ def test_from_settings(host: ModelHost, tiny_checkpoint: Path):
     assert service.cooldown.seconds == 3
     assert service.owner_ids == {5}
     assert service.unknown_policy is UnknownPolicy.REFUSE
+
+
+async def test_a_request_begun_before_close_is_finished_not_refused(service: QuoteService):
+    go_on = asyncio.Event()
+
+    async def cog_request():  # as the cog does: tracked from the start, the quote asked for later
+        async with service.track():
+            await go_on.wait()
+            return await service.quote(user_id=1, text="Hi")
+
+    request = asyncio.create_task(cog_request())
+    await asyncio.sleep(0)
+    closing = asyncio.create_task(service.close(timeout=10))
+    await asyncio.sleep(0)
+    with pytest.raises(ShuttingDownError):  # a new request is refused...
+        await service.quote(user_id=2, text="Hi")
+    go_on.set()
+    assert (await request).reply.startswith("Hi")  # ...the one in flight is served
+    assert await closing

@@ -1,0 +1,3 @@
+"""Discord cogs: thin adapters from discord.py commands and events to ``bot.service``."""
+
+EXTENSIONS = ("bot.cogs.quotes",)

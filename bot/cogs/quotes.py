@@ -1,0 +1,47 @@
+"""The ``quote`` command, as ``!quote Hey,`` and as ``/quote seed: Hey,``.
+
+Intents: message content (for the prefix form). A thin adapter: it hands the ids and the typed text
+to ``QuoteService`` and sends the reply; every rule lives in the service, and every error goes to the
+bot's one error handler (``QuoteBot.on_command_error``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from discord import app_commands
+from discord.ext import commands
+
+from bot.service import QuoteService
+
+if TYPE_CHECKING:
+    from bot.app import QuoteBotMixin
+
+
+class Quotes(commands.Cog):
+    """Quotes in the character's voice."""
+
+    def __init__(self, service: QuoteService, prefix: str):
+        self.service = service
+        # The help text names this bot's prefix and limits, so it is filled in per instance.
+        self.quote.help = service.quote_help(prefix)
+
+    @commands.hybrid_command(name="quote", description="Write a quote in the character's voice")
+    @app_commands.describe(seed="How the quote begins, then options if you like: --temp 0.7 --len 150")
+    async def quote(self, ctx: commands.Context, *, seed: str = "") -> None:
+        """Write a quote in the character's voice, starting with your words."""
+        # Counted from the start, so the bot's close() waits until this reply is sent.
+        async with self.service.track():
+            async with ctx.typing():
+                result = await self.service.quote(
+                    user_id=ctx.author.id,
+                    text=seed,
+                    guild_id=ctx.guild.id if ctx.guild else None,
+                    channel_id=ctx.channel.id,
+                )
+            await ctx.reply(result.reply, mention_author=False)
+
+
+async def setup(bot: QuoteBotMixin) -> None:
+    """The extension entry point: ``await bot.load_extension("bot.cogs.quotes")``."""
+    await bot.add_cog(Quotes(bot.service, bot.settings.command_prefix))
