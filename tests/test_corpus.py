@@ -215,3 +215,40 @@ def test_fingerprint_changes_with_content_and_order():
     assert corpus_fingerprint(["a", "b"]) == corpus_fingerprint(["a", "b"])
     assert corpus_fingerprint(["a", "b"]) != corpus_fingerprint(["b", "a"])
     assert corpus_fingerprint(["ab", "c"]) != corpus_fingerprint(["a", "bc"])
+
+
+def make_store(path: Path) -> Path:
+    """An SQLite file with the store's tables (bot/migrations.py, version 1) and a few rows."""
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE quotes (id INTEGER PRIMARY KEY, guild_id INTEGER, text TEXT NOT NULL,
+            model_version TEXT NOT NULL DEFAULT 'v1', created_at TEXT NOT NULL DEFAULT '');
+        CREATE TABLE votes (quote_id INTEGER NOT NULL REFERENCES quotes (id), user_id INTEGER NOT NULL,
+            created_at TEXT NOT NULL DEFAULT '', PRIMARY KEY (quote_id, user_id)) WITHOUT ROWID;
+        CREATE TABLE source_quotes (id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL,
+            added_by INTEGER NOT NULL, text TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT '');
+        INSERT INTO quotes (id, guild_id, text) VALUES (1, 10, 'Loved  by two.'), (2, 10, 'Nobody voted.'),
+            (3, 20, 'Other guild, one vote.'), (4, 10, 'Loved by one.');
+        INSERT INTO votes (quote_id, user_id) VALUES (1, 100), (1, 101), (3, 100), (4, 102);
+        INSERT INTO source_quotes (guild_id, added_by, text) VALUES (10, 5, 'Added by an admin.'),
+            (20, 5, 'Loved by one.');
+        """
+    )
+    db.commit()
+    db.close()
+    return path
+
+
+def test_sqlite_store_gives_favoured_then_source_quotes(tmp_path):
+    store = make_store(tmp_path / "quotebot.db")
+    assert load_quotes(store) == [
+        "Loved by two.",
+        "Other guild, one vote.",
+        "Loved by one.",
+        "Added by an admin.",
+    ]  # the repeat of 'Loved by one.' from guild 20's sources is dropped
+    assert load_quotes(store, guild_id=10) == ["Loved by two.", "Loved by one.", "Added by an admin."]
+    assert load_quotes(store, "sqlite", guild_id=10, min_votes=2) == ["Loved by two.", "Added by an admin."]
+    with pytest.raises(CorpusError, match="no quotes found"):
+        load_quotes(store, guild_id=99)

@@ -32,6 +32,7 @@ def add_corpus_options(parser: argparse.ArgumentParser, required: bool = True) -
         "--where", action="append", default=None, metavar="COLUMN=VALUE", help="csv/jsonl: keep matching rows"
     )
     group.add_argument("--guild-id", type=int, default=None, help="sqlite: only this guild's quotes")
+    group.add_argument("--min-votes", type=int, default=1, help="sqlite: votes that make a quote favoured")
     group.add_argument("--val-fraction", type=float, default=0.1, help="share of quotes held out (by hash)")
 
 

@@ -126,6 +126,7 @@ def read_records(
     where: str | Sequence[str] | dict[str, str] | None = None,
     blocks: bool = False,
     guild_id: int | None = None,
+    min_votes: int = 1,
 ) -> tuple[str, list[Record]]:
     """The format used and the raw ``(line, text)`` records of a corpus file."""
     path = Path(path)
@@ -153,7 +154,7 @@ def read_records(
     elif format == "jsonl":
         records = read_jsonl(path, column, conditions)
     else:
-        records = read_sqlite(path, guild_id)
+        records = read_sqlite(path, guild_id, min_votes)
     return format, list(records)
 
 
@@ -185,6 +186,7 @@ def load_quotes(
     where: str | Sequence[str] | dict[str, str] | None = None,
     blocks: bool = False,
     guild_id: int | None = None,
+    min_votes: int = 1,
     vocab: Vocab | None = None,
     stats: CorpusStats | None = None,
 ) -> list[str]:
@@ -193,12 +195,19 @@ def load_quotes(
     ``format`` is guessed when ``None`` (``blocks=True`` means blank-line blocks for a text file).
     ``speaker`` picks one speaker of a play; ``column`` and ``where`` (``"key=value"``, several, or a
     dict; all must match, case-insensitively) choose text and rows of CSV and JSON Lines; ``guild_id``
-    picks one guild of the bot's store. Pass a ``CorpusStats`` to learn what was dropped. A file that
-    gives no quote at all is an error.
+    picks one guild of the bot's store and ``min_votes`` how many votes make a stored quote favoured.
+    Pass a ``CorpusStats`` to learn what was dropped. A file that gives no quote at all is an error.
     """
     stats = stats if stats is not None else CorpusStats()
     used, records = read_records(
-        path, format, speaker=speaker, column=column, where=where, blocks=blocks, guild_id=guild_id
+        path,
+        format,
+        speaker=speaker,
+        column=column,
+        where=where,
+        blocks=blocks,
+        guild_id=guild_id,
+        min_votes=min_votes,
     )
     stats.format = used
     quotes = dedupe((text for _, text in records), vocab, stats)

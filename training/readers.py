@@ -170,10 +170,9 @@ def read_jsonl(path: Path, column: str = "text", where: dict[str, str] | None = 
         yield number, row[column]
 
 
-def read_sqlite(path: Path, guild_id: int | None = None) -> Iterator[Record]:
-    """The bot's store: favoured quotes (stored quotes with at least one vote) and admin-added source quotes.
-
-    With ``guild_id``, only that guild's quotes. The record number is the row's id.
+def read_sqlite(path: Path, guild_id: int | None = None, min_votes: int = 1) -> Iterator[Record]:
+    """The bot's store: favoured quotes (stored quotes with ``min_votes`` votes or more), then admin-added
+    source quotes; with ``guild_id``, only that guild's. The record number is the row's id.
     """
     with path.open("rb") as handle:
         if handle.read(16) != SQLITE_MAGIC:
@@ -182,20 +181,21 @@ def read_sqlite(path: Path, guild_id: int | None = None) -> Iterator[Record]:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise CorpusError(path, f"cannot open the database ({exc})") from exc
+    args = {"guild": guild_id, "min_votes": max(1, min_votes)}
     try:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = {"quotes", "votes", "source_quotes"} - tables
         if missing:
             raise CorpusError(path, f"not a quotebot store: no table {', '.join(sorted(missing))}")
-        guild_filter = "" if guild_id is None else " AND guild_id = ?"
-        args = () if guild_id is None else (guild_id,)
         favoured = db.execute(
-            "SELECT id, text FROM quotes WHERE EXISTS (SELECT 1 FROM votes WHERE votes.quote_id = quotes.id)"
-            f"{guild_filter} ORDER BY id",
+            "SELECT q.id, q.text FROM quotes q JOIN votes v ON v.quote_id = q.id"
+            " WHERE :guild IS NULL OR q.guild_id = :guild"
+            " GROUP BY q.id HAVING COUNT(*) >= :min_votes ORDER BY q.id",
             args,
         ).fetchall()
-        where = "" if guild_id is None else " WHERE guild_id = ?"
-        sources = db.execute(f"SELECT rowid, text FROM source_quotes{where} ORDER BY rowid", args).fetchall()
+        sources = db.execute(
+            "SELECT id, text FROM source_quotes WHERE :guild IS NULL OR guild_id = :guild ORDER BY id", args
+        ).fetchall()
     except sqlite3.Error as exc:
         raise CorpusError(path, f"cannot read the store ({exc})") from exc
     finally:
