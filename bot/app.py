@@ -24,6 +24,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs import EXTENSIONS
+from bot.cogs import reply as reply_to
 from bot.errors import QuotebotError
 from bot.logging_setup import log_unexpected
 from bot.model_host import ModelHost
@@ -114,12 +115,12 @@ class QuoteBotMixin:
         """The one error handler: typed errors become friendly replies, bugs get an id."""
         if isinstance(error, commands.CommandNotFound):
             return  # "!" followed by anything else is ordinary chat
-        reply = friendly_error(error, self.settings.command_prefix)
-        if reply is None:
+        text = friendly_error(error, self.settings.command_prefix)
+        if text is None:
             error_id = log_unexpected(_log, unwrap(error), f"command {ctx.command}")
-            reply = f"Something went wrong on my side (error id `{error_id}`)."
+            text = f"Something went wrong on my side (error id `{error_id}`)."
         try:
-            await ctx.reply(reply, mention_author=False, ephemeral=True)
+            await reply_to(ctx, text, ephemeral=True)
         except discord.HTTPException as exc:
             _log.warning("could not send an error reply in channel %s: %s", ctx.channel.id, exc)
 

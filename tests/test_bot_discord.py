@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -92,6 +93,9 @@ async def test_prefix_quote_replies_with_the_seed(server_and_bot):
     assert reply.content.startswith("Hey,")
     assert len(reply.content) <= 2000
     assert reply.message_reference["message_id"] == str(sent.id)
+    # Sent even if the user deletes their message meanwhile.
+    (post,) = server.calls("POST", "/channels/{channel_id}/messages")
+    assert post.json["message_reference"]["fail_if_not_exists"] is False
     assert not reply.pings()  # not even the replied-to author
     assert server.calls("POST", "/channels/{channel_id}/typing")  # typing while generating
 
@@ -103,6 +107,14 @@ async def test_slash_quote_through_an_interaction(server_and_bot):
     assert reply.content.startswith("Hey,")
     assert len(reply.content) <= 61
     assert record.response_type == 5  # deferred: the "thinking" state while the model writes
+    assert reply in record.messages
+
+
+async def test_slash_quote_errors_answer_the_interaction(server_and_bot):
+    server, _bot = server_and_bot
+    record = await server.run_slash_command(server.member, "quote", {"seed": "Hey \u2603"})
+    reply = await server.wait_for_message(timeout=10)
+    assert "snowman" in reply.content
     assert reply in record.messages
 
 
@@ -146,6 +158,23 @@ async def test_bad_option_named_in_the_reply(server_and_bot):
     # A refused request does not start the cooldown.
     _sent, reply = await ask(server, "!quote Hi")
     assert reply.content.startswith("Hi")
+
+
+async def test_a_bug_is_logged_with_the_id_the_reply_shows(
+    server_and_bot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    server, bot = server_and_bot
+
+    async def broken(**_kwargs):
+        raise RuntimeError("a bug in the service")
+
+    monkeypatch.setattr(bot.service, "quote", broken)  # the one way to cause a bug on purpose
+    with caplog.at_level(logging.ERROR, logger="bot.app"):
+        _sent, reply = await ask(server, "!quote Hi")
+    assert "Something went wrong" in reply.content and "a bug" not in reply.content
+    error_id = reply.content.split("`")[1]
+    (record,) = [r for r in caplog.records if error_id in r.getMessage()]
+    assert record.exc_info and "a bug in the service" in str(record.exc_info[1])
 
 
 async def test_help_shows_the_command_docs(server_and_bot):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs import reply
 from bot.service import QuoteService
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class Quotes(commands.Cog):
                     guild_id=ctx.guild.id if ctx.guild else None,
                     channel_id=ctx.channel.id,
                 )
-            await ctx.reply(result.reply, mention_author=False)
+            await reply(ctx, result.reply)
 
 
 async def setup(bot: QuoteBotMixin) -> None:
