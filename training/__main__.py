@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in the checkpoint
-    from training import commands  # torch loads here, after --help has had its chance to be quick
+    from training import commands  # the heavy modules load only once the arguments are known good
 
     try:
         if args.command == "train":
