@@ -269,15 +269,17 @@ async def test_wrong_token_ends_with_a_clear_message(
 
 
 @pytest.mark.slow
-async def test_python_m_bot_answers_and_stops_on_sigterm(
-    discord_server: DiscordServer, mention_checkpoint: Path, tmp_path: Path
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "ctrl-c"])
+async def test_python_m_bot_answers_and_stops_cleanly_on_a_signal(
+    discord_server: DiscordServer, mention_checkpoint: Path, tmp_path: Path, stop: signal.Signals
 ):
     proc = await run_bot_process(subprocess_env(discord_server, mention_checkpoint), tmp_path)
     try:
         await discord_server.wait_for_session(timeout=60)
         _sent, reply = await ask(discord_server, "!quote Hey,")
         assert reply.content.startswith("Hey,")
-        proc.send_signal(signal.SIGTERM)
+        assert len(discord_server.gateway.connections) == 1
+        proc.send_signal(stop)
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     finally:
         if proc.returncode is None:
@@ -285,6 +287,8 @@ async def test_python_m_bot_answers_and_stops_on_sigterm(
             await proc.wait()
     assert proc.returncode == 0, err.decode()
     assert "Traceback" not in err.decode()
+    assert "finishing replies in flight" in err.decode()
+    assert discord_server.gateway.connections == []  # it closed its gateway connection
     assert discord_server.token not in (out + err).decode()
 
 
