@@ -273,7 +273,9 @@ async def test_wrong_token_ends_with_a_clear_message(
 async def test_python_m_bot_answers_and_stops_cleanly_on_a_signal(
     discord_server: DiscordServer, mention_checkpoint: Path, tmp_path: Path, stop: signal.Signals
 ):
-    proc = await run_bot_process(subprocess_env(discord_server, mention_checkpoint), tmp_path)
+    # DEBUG: discord.py logs every gateway event, and still the token must appear nowhere.
+    env = subprocess_env(discord_server, mention_checkpoint, LOG_LEVEL="DEBUG")
+    proc = await run_bot_process(env, tmp_path)
     try:
         await discord_server.wait_for_session(timeout=60)
         _sent, reply = await ask(discord_server, "!quote Hey,")
