@@ -24,8 +24,11 @@ class Progress:
         self._bar = None
         if mode == "bar":
             total = round(budget_s) if budget_s else total_steps
-            unit = "s" if budget_s else "step"
-            self._bar = tqdm(total=total, unit=unit, dynamic_ncols=True, file=sys.stderr, mininterval=1.0)
+            # A time budget counts seconds, so tqdm's rate ("s/s") would be noise: leave it out.
+            fmt = "{l_bar}{bar}| {n_fmt}/{total_fmt} s [{elapsed}{postfix}]" if budget_s else None
+            self._bar = tqdm(
+                total=total, unit="step", bar_format=fmt, dynamic_ncols=True, file=sys.stderr, mininterval=1.0
+            )
         self._shown = 0
 
     def _left_s(self, step: int, elapsed: float) -> float:
@@ -66,6 +69,9 @@ class Progress:
         elif self.mode == "jsonl":
             print(json.dumps({**record, "best_nats": best}), flush=True)
 
-    def close(self) -> None:
+    def close(self, step: int, elapsed: float) -> None:
+        """Show where the run ended (a budget run that used its time shows a full bar) and stop drawing."""
         if self._bar is not None:
+            position = round(elapsed) if self.budget_s else step
+            self._bar.update(max(0, min(self._bar.total, position) - self._shown))
             self._bar.close()

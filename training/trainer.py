@@ -283,5 +283,5 @@ def train_model(
         plot_losses(log.path, plot_path_for(out))
     if settings.keep_rank_weights:
         torch.save(model.state_dict(), out.with_name(f"{out.stem}.rank{world.rank}.final.pt"))
-    bar.close()
+    bar.close(step, elapsed)
     return TrainResult(best, step, elapsed, stopped, out, chars=chars_total, history=history)
