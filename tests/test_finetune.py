@@ -144,3 +144,17 @@ def test_missing_replay_corpus_and_bad_options(base_checkpoint, new_corpus, tmp_
     common[4] = str(one)
     assert main([*common, "--epochs", "1", *TINY]) == 2
     assert "needs at least 2 quotes" in capsys.readouterr().err
+
+
+def test_recorded_corpus_missing_here_means_no_replay(tmp_path, new_corpus, capsys):
+    corpus = tmp_path / "gone.txt"
+    corpus.write_text(SAMPLE_CORPUS.read_text(encoding="utf-8"), encoding="utf-8")
+    base = tmp_path / "base.pt"
+    train = ["train", "--corpus", str(corpus), "--epochs", "1", "--hidden", "16", "--embed", "8"]
+    assert main([*train, "--out", str(base), *TINY]) == 0
+    corpus.unlink()
+    out = tmp_path / "ft.pt"
+    finetune = ["finetune", "--from", str(base), "--corpus", str(new_corpus), "--out", str(out)]
+    assert main([*finetune, "--epochs", "1", "--progress", "jsonl"]) == 0
+    assert "is not on this machine; fine-tuning on the new quotes alone" in capsys.readouterr().out
+    assert "replay_corpus" not in load_checkpoint(out).metadata
