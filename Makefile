@@ -23,7 +23,7 @@ setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
 
 run: setup
-	$(PY) -m model sample --n 2 "Hey," "The" "I"
+	$(PY) -m bot
 
 lint: setup-dev
 	$(PY) -m ruff check .
