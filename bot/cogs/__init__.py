@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pkgutil
+
 from discord.ext import commands
 
-EXTENSIONS = ("bot.cogs.quotes",)
+# Every module in this package is a discord.py extension (it defines ``async def setup(bot)``), so adding a
+# feature's cog is adding its file. Sorted, so the load order is the same on every machine.
+EXTENSIONS = tuple(sorted(f"{__name__}.{module.name}" for module in pkgutil.iter_modules(__path__)))
 
 
 async def reply(ctx: commands.Context, text: str, *, ephemeral: bool = False) -> None:
