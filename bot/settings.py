@@ -76,6 +76,8 @@ class Settings:
     cooldown_seconds: float = 10.0
     queue_size: int = 32
     batch_size: int = 8
+    batch_wait_ms: float = 5.0
+    generation_threads: int = 0  # 0: every core but one (see bot.model_host.default_threads)
     owner_ids: frozenset[int] = frozenset()
     shard_count: int | None = None
     log_level: str = "INFO"
@@ -147,6 +149,16 @@ def _seconds(raw: str) -> float:
         raise ValueError(f"{raw!r} is not a number of seconds") from None
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"must be a finite number of seconds, 0 or more, got {raw!r}")
+    return value
+
+
+def _millis(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number of milliseconds") from None
+    if not math.isfinite(value) or not 0 <= value <= 1000:
+        raise ValueError(f"must be a number of milliseconds from 0 to 1000, got {raw!r}")
     return value
 
 
@@ -228,6 +240,8 @@ PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "QUOTE_COOLDOWN_SECONDS": ("cooldown_seconds", _seconds),
     "GENERATION_QUEUE_SIZE": ("queue_size", _int(1, 10_000)),
     "GENERATION_BATCH_SIZE": ("batch_size", _int(1, 512)),
+    "GENERATION_BATCH_WAIT_MS": ("batch_wait_ms", _millis),
+    "GENERATION_THREADS": ("generation_threads", _int(0, 256)),
     "OWNER_IDS": ("owner_ids", _owner_ids),
     "SHARD_COUNT": ("shard_count", _int(1, 10_000)),
     "LOG_LEVEL": ("log_level", _log_level),

@@ -7,9 +7,11 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 
 from bot.errors import BusyError, ShuttingDownError
-from bot.model_host import GenerationRequest, ModelHost
+from bot.model_host import GenerationRequest, ModelHost, default_threads
+from bot.settings import load_settings
 from model.generate import STOP_END, STOP_LENGTH, STOP_LOOP
 from model.sampling import SamplingConfig
 from model.vocab import UnknownCharactersError
@@ -174,6 +176,8 @@ async def test_complete_before_start_is_a_clear_error(tiny_checkpoint: Path):
 def test_sizes_must_be_positive(tiny_checkpoint: Path):
     with pytest.raises(ValueError, match="at least 1"):
         ModelHost(tiny_checkpoint, queue_size=0)
+    with pytest.raises(ValueError, match="negative"):
+        ModelHost(tiny_checkpoint, batch_wait=-0.1)
 
 
 async def test_rows_of_one_batch_keep_their_own_sampling_settings(make_host):
@@ -192,3 +196,65 @@ async def test_rows_of_one_batch_keep_their_own_sampling_settings(make_host):
     assert host.batch_sizes[-1] == 4
     assert mixed[0].text == alone.text  # greedy ignores its RNG seed and its neighbours
     assert len({done.text for done in mixed[1:]}) > 1  # the hot rows really sampled
+
+
+class GatedHost(ModelHost):
+    """Holds each batch at its start until ``release`` is set, so a test knows a batch is running."""
+
+    def __init__(self, *args, **options):
+        super().__init__(*args, **options)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def row_decoder(self, requests, vocab):
+        self.entered.set()
+        assert self.release.wait(10), "the test never released the batch"
+        return super().row_decoder(requests, vocab)
+
+
+async def test_requests_arriving_while_a_batch_runs_form_the_next_batch(tiny_checkpoint: Path):
+    host = GatedHost(tiny_checkpoint, device="cpu", batch_size=8, batch_wait=0.0)
+    await host.start()
+    try:
+        first = [
+            asyncio.create_task(host.complete(GenerationRequest(seed="A", max_chars=20, rng_seed=i)))
+            for i in range(2)
+        ]
+        assert await asyncio.to_thread(host.entered.wait, 10)  # the first batch is in the executor
+        later = [
+            asyncio.create_task(host.complete(GenerationRequest(seed="B", max_chars=20, rng_seed=i)))
+            for i in range(3)
+        ]
+        await asyncio.sleep(0.05)
+        assert not any(task.done() for task in first + later)
+        host.release.set()
+        results = await asyncio.wait_for(asyncio.gather(*first, *later), 10)
+    finally:
+        host.release.set()
+        await host.close()
+    assert [done.text[0] for done in results] == ["A", "A", "B", "B", "B"]
+    assert list(host.batch_sizes) == [2, 3]  # none was lost, none joined the running batch
+
+
+async def test_the_executor_runs_torch_on_the_configured_threads(make_host):
+    main_threads = torch.get_num_threads()
+    host = await make_host(threads=3)
+    assert host.executor_torch_threads == 3
+    assert torch.get_num_threads() == main_threads  # the event loop's thread is left as it was
+    assert (await make_host()).threads == default_threads() >= 1
+
+
+async def test_batch_settings_come_from_the_settings(tiny_checkpoint: Path):
+    settings = load_settings(
+        {
+            "MODEL_PATH": str(tiny_checkpoint),
+            "DEVICE": "cpu",
+            "GENERATION_BATCH_SIZE": "16",
+            "GENERATION_BATCH_WAIT_MS": "20",
+            "GENERATION_THREADS": "1",
+        },
+        env_file=None,
+    )
+    host = ModelHost.from_settings(settings)
+    assert (host.batch_size, host.batch_wait, host.threads) == (16, 0.02, 1)
+    await host.close()

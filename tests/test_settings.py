@@ -57,6 +57,8 @@ def test_every_value_parsed(tmp_path: Path, tiny_checkpoint: Path):
         QUOTE_COOLDOWN_SECONDS="2.5",
         GENERATION_QUEUE_SIZE="4",
         GENERATION_BATCH_SIZE="3",
+        GENERATION_BATCH_WAIT_MS="2.5",
+        GENERATION_THREADS="3",
         OWNER_IDS="12, 34,56",
         SHARD_COUNT="2",
         LOG_LEVEL="debug",
@@ -74,6 +76,7 @@ def test_every_value_parsed(tmp_path: Path, tiny_checkpoint: Path):
     assert (settings.max_seed_chars, settings.max_quote_chars) == (50, 120)
     assert settings.cooldown_seconds == 2.5
     assert (settings.queue_size, settings.batch_size) == (4, 3)
+    assert (settings.batch_wait_ms, settings.generation_threads) == (2.5, 3)
     assert settings.owner_ids == {12, 34, 56}
     assert settings.shard_count == 2
     assert settings.log_level == "DEBUG"
@@ -110,6 +113,9 @@ def test_empty_values_keep_defaults():
         ("QUOTE_COOLDOWN_SECONDS", "-1", "0 or more"),
         ("GENERATION_QUEUE_SIZE", "0", "between 1"),
         ("GENERATION_BATCH_SIZE", "1.5", "not a whole number"),
+        ("GENERATION_BATCH_WAIT_MS", "soon", "milliseconds"),
+        ("GENERATION_BATCH_WAIT_MS", "5000", "from 0 to 1000"),
+        ("GENERATION_THREADS", "-1", "between 0"),
         ("OWNER_IDS", "12,bob", "'bob' is not a Discord user id"),
         ("SHARD_COUNT", "0", "between 1"),
         ("LOG_LEVEL", "loud", "DEBUG, INFO"),
