@@ -165,7 +165,7 @@ def corpus_split(args: argparse.Namespace, metadata: dict) -> tuple[list[str], l
     path = args.corpus or metadata.get("corpus")
     if not path:
         raise SystemExit("error: the checkpoint names no corpus; pass --corpus PATH (and --format)")
-    path = Path(path) if args.corpus or Path(path).is_absolute() else REPO / path
+    path = (Path(path) if args.corpus or Path(path).is_absolute() else REPO / path).resolve()
     fmt = args.format or (None if args.corpus else metadata.get("corpus_format"))
     speaker = args.speaker or (None if args.corpus else metadata.get("corpus_speaker"))
     fraction = args.val_fraction if args.val_fraction is not None else metadata.get("val_fraction", 0.1)
