@@ -1,0 +1,150 @@
+"""The quote store's schema, one migration function per version, tracked in ``PRAGMA user_version``.
+
+Version 0 is an empty file. ``MIGRATIONS[k]`` takes a database from version ``k`` to ``k + 1``. To add a table
+(the retrain runs, the schedules), write ``async def _v2_...(db)`` that executes its statements and append it
+to ``MIGRATIONS``; never edit a migration that has shipped. Each step runs in its own transaction together
+with the new ``user_version``, so a failed step leaves the database exactly at the previous version.
+
+    await migrate(db)                        # what Store.open does
+    await migrate(db, target=1)              # tests: build an old-version database honestly
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+import aiosqlite
+
+Migration = Callable[[aiosqlite.Connection], Awaitable[None]]
+
+
+class MigrationError(RuntimeError):
+    """A migration step failed or the database's schema version is not one this code understands."""
+
+
+async def _v1_core(db: aiosqlite.Connection) -> None:
+    """Quotes, votes, admin-added source quotes and per-guild settings."""
+    statements = [
+        # Every generated quote that was posted. guild_id is NULL for a direct message; channel_id and
+        # message_id are NULL until the bot records where it sent the quote. requester_id and seed become
+        # NULL when the requester asks to be forgotten; the quote itself (the bot's own output) stays.
+        """CREATE TABLE quotes (
+            id            INTEGER PRIMARY KEY,
+            guild_id      INTEGER,
+            channel_id    INTEGER,
+            message_id    INTEGER UNIQUE,
+            requester_id  INTEGER,
+            seed          TEXT,
+            text          TEXT NOT NULL,
+            settings      TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(settings)),
+            model_version TEXT NOT NULL,
+            created_at    TEXT NOT NULL
+        )""",
+        "CREATE INDEX quotes_by_guild ON quotes (guild_id)",
+        "CREATE INDEX quotes_by_requester ON quotes (requester_id)",
+        # One vote per user and quote: the primary key is the uniqueness rule, so a doubled reaction event
+        # can never count twice, whichever connection it arrives on.
+        """CREATE TABLE votes (
+            quote_id   INTEGER NOT NULL REFERENCES quotes (id) ON DELETE CASCADE,
+            user_id    INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (quote_id, user_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX votes_by_user ON votes (user_id)",
+        """CREATE TABLE source_quotes (
+            id         INTEGER PRIMARY KEY,
+            guild_id   INTEGER NOT NULL,
+            added_by   INTEGER NOT NULL,
+            text       TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX source_quotes_by_guild ON source_quotes (guild_id)",
+        "CREATE INDEX source_quotes_by_user ON source_quotes (added_by)",
+        # favourite_emoji: a Unicode emoji, or a custom emoji as 'name:id'.
+        """CREATE TABLE guild_settings (
+            guild_id        INTEGER PRIMARY KEY,
+            favourite_emoji TEXT NOT NULL DEFAULT '⭐',
+            updated_at      TEXT NOT NULL
+        )""",
+    ]
+    # One execute each: sqlite3's executescript() would COMMIT first and break the step's transaction.
+    for statement in statements:
+        await db.execute(statement)
+
+
+# Append only. Index k holds the step from version k to version k + 1.
+MIGRATIONS: list[Migration] = [_v1_core]
+LATEST_VERSION = len(MIGRATIONS)
+
+
+async def schema_version(db: aiosqlite.Connection) -> int:
+    """The database's ``PRAGMA user_version`` (0 for a new, empty file)."""
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(
+    db: aiosqlite.Connection, migrations: Sequence[Migration] = MIGRATIONS, target: int | None = None
+) -> tuple[int, int]:
+    """Bring ``db`` (a connection in autocommit mode) to version ``target`` (default: the latest).
+
+    Returns ``(version before, version after)``. Raises MigrationError for a database newer than this code or
+    a failing step; a locked database raises sqlite3.OperationalError, which the store retries (each step
+    re-reads the version inside its transaction, so two processes starting at once migrate only once).
+    """
+    latest = len(migrations)
+    target = latest if target is None else target
+    if not 0 <= target <= latest:
+        raise MigrationError(f"cannot migrate to schema version {target}: versions run from 0 to {latest}")
+    before = await schema_version(db)
+    if before > latest:
+        raise MigrationError(
+            f"the database is at schema version {before}, newer than this code understands ({latest}); "
+            "upgrade quotebot or use a copy of the database made before the upgrade"
+        )
+    # Foreign keys off while the schema changes: rebuilding a table (create, copy, drop, rename) with them on
+    # would cascade-delete the votes of every quote. Each step checks the keys itself before committing.
+    await db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for version in range(before + 1, target + 1):
+            await _run_step(db, migrations[version - 1], version)
+    finally:
+        await db.execute("PRAGMA foreign_keys = ON")
+    return before, max(before, target)
+
+
+async def _run_step(db: aiosqlite.Connection, step: Migration, version: int) -> None:
+    """Run one migration and set ``user_version`` in a single transaction."""
+    await db.execute("BEGIN IMMEDIATE")
+    try:
+        if await schema_version(db) >= version:
+            # Another process applied it between our first read and our write lock.
+            await db.execute("ROLLBACK")
+            return
+        await step(db)
+        async with db.execute("PRAGMA foreign_key_check") as cursor:
+            broken = await cursor.fetchall()
+        if broken:
+            raise MigrationError(f"{len(broken)} rows break a foreign key, e.g. {tuple(broken[0])}")
+        # PRAGMA takes no parameters; version is an int from range(), never user input.
+        await db.execute(f"PRAGMA user_version = {int(version)}")
+        await db.execute("COMMIT")
+    except BaseException as exc:
+        # Some errors end the transaction inside SQLite already; a second ROLLBACK would then fail.
+        if db.in_transaction:
+            await db.execute("ROLLBACK")
+        if isinstance(exc, MigrationError) or not isinstance(exc, Exception) or is_busy_error(exc):
+            raise
+        raise MigrationError(
+            f"migration to schema version {version} ({step.__name__}) failed: {exc}"
+        ) from exc
+
+
+def is_busy_error(exc: BaseException) -> bool:
+    """True for SQLite's 'database is locked' / 'database is busy' errors (worth retrying)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED and their extended codes
+    text = str(exc).lower()
+    return "database is locked" in text or "database is busy" in text

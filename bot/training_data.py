@@ -1,0 +1,147 @@
+"""Favoured and source quotes as training data: the queries, the row type, and the JSON-lines export.
+
+``Store.favoured_and_source_quotes`` (the bot, retraining) and ``export_jsonl`` (used by
+``python -m training export``) run the same SQL, so the two never disagree about what counts as favoured.
+
+    count = export_jsonl("data/quotebot.db", "favoured.jsonl", guild=1234, min_votes=2)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from bot.migrations import LATEST_VERSION, is_busy_error
+from bot.store_records import StoreBusyError, StoreError, StoreInputError, check_count, check_optional_id
+
+# Named parameters: :guild (NULL = every guild) and :min_votes.
+FAVOURED_SQL = """
+    SELECT q.id, q.text, q.guild_id, COUNT(*) AS n_votes, q.seed, q.model_version, q.created_at
+    FROM quotes q JOIN votes v ON v.quote_id = q.id
+    WHERE :guild IS NULL OR q.guild_id = :guild
+    GROUP BY q.id HAVING COUNT(*) >= :min_votes
+    ORDER BY n_votes DESC, q.id"""
+SOURCE_SQL = """
+    SELECT id, text, guild_id, created_at FROM source_quotes
+    WHERE :guild IS NULL OR guild_id = :guild
+    ORDER BY id"""
+
+
+@dataclass(frozen=True)
+class TrainingQuote:
+    """One line of training data: a favoured generated quote or an admin-added source quote."""
+
+    kind: Literal["favoured", "source"]
+    id: int  # the row id in quotes (favoured) or in source_quotes (source)
+    text: str
+    guild_id: int | None
+    votes: int | None  # None for source quotes
+    seed: str | None  # None for source quotes, and once the requester asked to be forgotten
+    model_version: str | None  # None for source quotes
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """The export's JSON object."""
+        return {
+            "text": self.text,
+            "kind": self.kind,
+            "guild": self.guild_id,
+            "votes": self.votes,
+            "seed": self.seed,
+            "model_version": self.model_version,
+        }
+
+
+def training_params(guild_id: int | None, min_votes: int) -> dict[str, int | None]:
+    """Check the filters (StoreInputError) and return the queries' parameters."""
+    # A floor of one vote: min_votes 0 would call every quote ever posted "favoured".
+    return {
+        "guild": check_optional_id("guild", guild_id),
+        "min_votes": check_count("the minimum number of votes", min_votes, 1),
+    }
+
+
+def training_quotes_from_rows(
+    favoured: Iterable[Sequence[Any]], source: Iterable[Sequence[Any]]
+) -> list[TrainingQuote]:
+    """Rows of FAVOURED_SQL, then rows of SOURCE_SQL, as TrainingQuotes in that order."""
+    quotes = [
+        TrainingQuote(
+            "favoured", qid, text, guild, int(votes), seed, version, datetime.fromisoformat(created)
+        )
+        for qid, text, guild, votes, seed, version, created in favoured
+    ]
+    quotes += [
+        TrainingQuote("source", sid, text, guild, None, None, None, datetime.fromisoformat(created))
+        for sid, text, guild, created in source
+    ]
+    return quotes
+
+
+def read_training_quotes(
+    db_path: str | os.PathLike[str], guild: int | None = None, min_votes: int = 1
+) -> list[TrainingQuote]:
+    """The training quotes of a store file, read-only and from one consistent snapshot."""
+    params = training_params(guild, min_votes)
+    path = Path(db_path)
+    if not path.is_file():
+        raise StoreError(f"there is no database file at {path}")
+    try:
+        # mode=ro: an export must never create, migrate or change the bot's database.
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0, isolation_level=None
+        )
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if not 1 <= version <= LATEST_VERSION:
+                raise StoreError(
+                    f"{path} is not a quotebot database of a version this code reads "
+                    f"(schema version {version}; this code knows 1 to {LATEST_VERSION})"
+                )
+            db.execute("BEGIN")  # both queries see one snapshot, even while the bot writes
+            favoured = db.execute(FAVOURED_SQL, params).fetchall()
+            source = db.execute(SOURCE_SQL, params).fetchall()
+            db.execute("COMMIT")
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        if is_busy_error(exc):
+            raise StoreBusyError(f"{path} is locked by another process; try the export again") from exc
+        raise StoreError(f"{path}: cannot read the database ({exc})") from exc
+    return training_quotes_from_rows(favoured, source)
+
+
+def export_jsonl(
+    db_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    guild: int | None = None,
+    min_votes: int = 1,
+) -> int:
+    """Write favoured quotes (most votes first), then source quotes, as JSON lines; returns how many.
+
+    Each line: ``{"text", "kind" ("favoured" | "source"), "guild", "votes", "seed", "model_version"}``;
+    ``votes``, ``seed`` and ``model_version`` are null for source quotes, and ``seed`` is null once its
+    requester asked to be forgotten. The bot may keep running; the file appears whole or not at all.
+    """
+    rows = read_training_quotes(db_path, guild, min_votes)
+    out = Path(out_path)
+    if out.is_dir():
+        raise StoreInputError(f"the output path {out} is a folder; give a file name such as favoured.jsonl")
+    if not out.parent.is_dir():
+        raise StoreInputError(f"the folder for {out} does not exist")
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
+        os.replace(temporary, out)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return len(rows)

@@ -1,0 +1,182 @@
+"""bot/migrations.py: the chain from every earlier schema version to the latest keeps every row."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from bot.migrations import LATEST_VERSION, MIGRATIONS, MigrationError, migrate, schema_version
+from bot.store import Store
+
+# What a database at version k holds, written with that version's own SQL, and how to check it survived.
+# A new migration needs an entry for the version it starts from: test_every_version_has_a_fixture says so.
+Seeder = Callable[[aiosqlite.Connection], Awaitable[None]]
+Checker = Callable[[Store], Awaitable[None]]
+
+
+async def _seed_v1(db: aiosqlite.Connection) -> None:
+    now = "2026-01-02T03:04:05+00:00"
+    await db.execute(
+        "INSERT INTO quotes (id, guild_id, channel_id, message_id, requester_id, seed, text, settings, "
+        "model_version, created_at) VALUES (1, 10, 20, 30, 40, 'Hey,', 'Hey, you.', "
+        "'{\"temperature\": 0.7}', 'default', ?)",
+        (now,),
+    )
+    await db.execute(
+        "INSERT INTO votes (quote_id, user_id, created_at) VALUES (1, 41, ?), (1, 42, ?)", (now, now)
+    )
+    await db.execute(
+        "INSERT INTO source_quotes (guild_id, added_by, text, created_at) VALUES (10, 43, 'By hand.', ?)",
+        (now,),
+    )
+    await db.execute(
+        "INSERT INTO guild_settings (guild_id, favourite_emoji, updated_at) VALUES (10, '🔥', ?)", (now,)
+    )
+
+
+async def _check_v1(store: Store) -> None:
+    quote = await store.quote(1)
+    assert quote is not None
+    assert (quote.guild_id, quote.channel_id, quote.message_id, quote.requester_id) == (10, 20, 30, 40)
+    assert (quote.seed, quote.text, quote.settings, quote.votes) == (
+        "Hey,",
+        "Hey, you.",
+        {"temperature": 0.7},
+        2,
+    )
+    assert [(r.kind, r.text) for r in await store.favoured_and_source_quotes(10)] == [
+        ("favoured", "Hey, you."),
+        ("source", "By hand."),
+    ]
+    assert await store.get_favourite_emoji(10) == "🔥"
+
+
+FIXTURES: dict[int, tuple[Seeder, Checker]] = {1: (_seed_v1, _check_v1)}
+
+
+async def build_at(path: Path, version: int, migrations=MIGRATIONS) -> None:
+    """A database at ``version``, made by running only the first ``version`` migrations, with its rows."""
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        await migrate(db, migrations, target=version)  # version 0: an empty file
+        for v in range(1, version + 1):
+            await db.execute("BEGIN")
+            await FIXTURES[v][0](db)
+            await db.execute("COMMIT")
+
+
+def test_every_version_has_a_fixture() -> None:
+    assert set(FIXTURES) == set(range(1, LATEST_VERSION + 1)), (
+        "add a seeder and a checker for the new version"
+    )
+
+
+@pytest.mark.parametrize("start", range(LATEST_VERSION + 1))
+async def test_every_earlier_version_migrates_to_the_latest_keeping_rows(tmp_path: Path, start: int) -> None:
+    path = tmp_path / f"v{start}.db"
+    await build_at(path, start)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == start
+    async with await Store.open(path) as store:
+        for v in range(1, start + 1):
+            await FIXTURES[v][1](store)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"quotes", "votes", "source_quotes", "guild_settings"} <= tables
+
+
+async def test_migrating_an_up_to_date_database_changes_nothing(tmp_path: Path) -> None:
+    async with aiosqlite.connect(tmp_path / "a.db", isolation_level=None) as db:
+        assert await migrate(db) == (0, LATEST_VERSION)
+        assert await migrate(db) == (LATEST_VERSION, LATEST_VERSION)
+        assert await schema_version(db) == LATEST_VERSION
+
+
+async def _v_next_schedules(db: aiosqlite.Connection) -> None:
+    """A stand-in for a later migration that adds a table, as the schedule issue will."""
+    await db.execute(
+        "CREATE TABLE schedules (id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, every_s INTEGER)"
+    )
+
+
+async def _v_next_rebuild_quotes(db: aiosqlite.Connection) -> None:
+    """A stand-in for a migration that rebuilds a referenced table, SQLite's way to change a constraint."""
+    await db.execute(
+        "CREATE TABLE quotes_new (id INTEGER PRIMARY KEY, guild_id INTEGER, channel_id INTEGER, "
+        "message_id INTEGER, requester_id INTEGER, seed TEXT, text TEXT NOT NULL, settings TEXT NOT NULL, "
+        "model_version TEXT NOT NULL, created_at TEXT NOT NULL)"
+    )
+    await db.execute("INSERT INTO quotes_new SELECT * FROM quotes")
+    await db.execute("DROP TABLE quotes")
+    await db.execute("ALTER TABLE quotes_new RENAME TO quotes")
+
+
+@pytest.mark.parametrize("step", [_v_next_schedules, _v_next_rebuild_quotes])
+async def test_an_appended_migration_keeps_every_row(tmp_path: Path, step) -> None:
+    path = tmp_path / "a.db"
+    await build_at(path, LATEST_VERSION)
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        assert await migrate(db, [*MIGRATIONS, step]) == (LATEST_VERSION, LATEST_VERSION + 1)
+        # Back to the version this code knows, or the store below would refuse a database from the future.
+        await db.execute(f"PRAGMA user_version = {LATEST_VERSION}")
+    async with await Store.open(path) as store:
+        # The rebuild dropped the quotes table the votes point at: with foreign keys on during migrations,
+        # that would have cascade-deleted both votes.
+        await _check_v1(store)
+
+
+async def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    await build_at(path, LATEST_VERSION)
+
+    async def half_done(db: aiosqlite.Connection) -> None:
+        await db.execute("CREATE TABLE retrain_runs (id INTEGER PRIMARY KEY)")
+        await db.execute("DELETE FROM votes")
+        raise RuntimeError("disk on fire")
+
+    async def breaks_a_key(db: aiosqlite.Connection) -> None:
+        await db.execute("DELETE FROM quotes")  # leaves the votes pointing at nothing
+
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        with pytest.raises(
+            MigrationError, match=rf"version {LATEST_VERSION + 1} \(half_done\) failed: disk on fire"
+        ):
+            await migrate(db, [*MIGRATIONS, half_done])
+        with pytest.raises(MigrationError, match="2 rows break a foreign key"):
+            await migrate(db, [*MIGRATIONS, breaks_a_key])
+        assert await schema_version(db) == LATEST_VERSION
+        async with db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'retrain_runs'") as cursor:
+            assert (await cursor.fetchone())[0] == 0
+    async with await Store.open(path) as store:
+        await _check_v1(store)
+
+
+async def test_versions_out_of_range_are_refused(tmp_path: Path) -> None:
+    async with aiosqlite.connect(tmp_path / "a.db", isolation_level=None) as db:
+        with pytest.raises(
+            MigrationError,
+            match=f"cannot migrate to schema version 7: versions run from 0 to {LATEST_VERSION}",
+        ):
+            await migrate(db, target=7)
+        await db.execute(f"PRAGMA user_version = {LATEST_VERSION + 3}")
+        with pytest.raises(MigrationError, match="newer than this code understands"):
+            await migrate(db)
+
+
+async def test_several_connections_opening_a_new_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    stores = await asyncio.gather(*(Store.open(path, busy_timeout=20) for _ in range(6)))
+    try:
+        ids = await asyncio.gather(*(s.add_source_quote(1, 2, f"line {i}") for i, s in enumerate(stores)))
+        assert sorted(ids) == list(range(1, 7))
+    finally:
+        for store in stores:
+            await store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
