@@ -129,11 +129,9 @@ class Database:
                     raise StoreError(f"{self.path}: the database failed ({exc})") from exc
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise StoreBusyError(
-                        f"the database {self.path} is locked by another program and stayed locked for "
-                        f"{self.busy_timeout:g} s, so nothing was saved. Try again in a moment; if it keeps "
-                        "happening, close whatever else has the file open."
-                    ) from exc
+                    # The path goes to the log for the operator; the message is for whoever asked.
+                    log.warning("%s stayed locked for %g s: %s", self.path, self.busy_timeout, exc)
+                    raise StoreBusyError(self.path, self.busy_timeout) from exc
                 await asyncio.sleep(min(delay, left))
                 delay = min(delay * 2, 0.25)
 

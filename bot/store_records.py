@@ -12,24 +12,36 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.errors import QuotebotError
+
 DEFAULT_EMOJI = "⭐"
 MAX_TEXT_CHARS = 2000  # a Discord message's limit: no added quote can be longer than what was typed
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; every Discord snowflake fits
 
 
 class StoreError(Exception):
-    """The store cannot do what was asked; the message says why in words a user or operator can act on."""
+    """The store cannot do what was asked. This base class alone (a damaged file, a full disk) is the
+    operator's problem, logged as a bug; the subclasses below are QuotebotErrors, shown to users as they are.
+    """
 
 
-class StoreBusyError(StoreError):
+class StoreBusyError(StoreError, QuotebotError):
     """Another process kept the database locked for longer than the retry window; nothing was written."""
 
+    def __init__(self, path: str, waited: float) -> None:
+        self.path = path
+        self.waited = waited
+        super().__init__(
+            f"the quote database is busy (another program kept it locked for {waited:g} s), so nothing was "
+            "saved; try again in a moment."
+        )
 
-class StoreInputError(StoreError, ValueError):
+
+class StoreInputError(StoreError, QuotebotError, ValueError):
     """An argument is not acceptable (an empty text, a non-integer id, an unusable emoji, ...)."""
 
 
-class UnknownQuoteError(StoreError, LookupError):
+class UnknownQuoteError(StoreError, QuotebotError, LookupError):
     """No stored quote has the given id."""
 
 

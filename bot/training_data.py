@@ -20,6 +20,8 @@ from typing import Any, Literal
 from bot.migrations import LATEST_VERSION, is_busy_error
 from bot.store_records import StoreBusyError, StoreError, StoreInputError, check_count, check_optional_id
 
+_BUSY_S = 5.0  # how long the export waits for another process's lock
+
 # Named parameters: :guild (NULL = every guild) and :min_votes.
 FAVOURED_SQL = """
     SELECT q.id, q.text, q.guild_id, COUNT(*) AS n_votes, q.seed, q.model_version, q.created_at
@@ -112,7 +114,7 @@ def read_training_quotes(
             db.close()
     except sqlite3.DatabaseError as exc:
         if is_busy_error(exc):
-            raise StoreBusyError(f"{path} is locked by another process; try the export again") from exc
+            raise StoreBusyError(str(path), _BUSY_S) from exc
         raise StoreError(f"{path}: cannot read the database ({exc})") from exc
     return training_quotes_from_rows(favoured, source)
 

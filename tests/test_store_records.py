@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from bot.errors import QuotebotError
 from bot.store_records import (
     ForgetResult,
+    StoreBusyError,
     StoreError,
     StoreInputError,
+    UnknownQuoteError,
     check_count,
     check_id,
     check_optional_id,
@@ -66,3 +69,16 @@ def test_ids_counts_and_texts() -> None:
 
 def test_forget_result_total() -> None:
     assert ForgetResult(1, 2, 3, 4).total == 10
+
+
+def test_errors_meant_for_users_are_quotebot_errors() -> None:
+    # The bot's one error handler shows a QuotebotError's message as it is; anything else is logged as a bug.
+    for error in (StoreBusyError, StoreInputError, UnknownQuoteError):
+        assert issubclass(error, StoreError) and issubclass(error, QuotebotError)
+    assert not issubclass(StoreError, QuotebotError)  # a damaged file is the operator's problem
+    busy = StoreBusyError("/srv/quotes.db", 2.5)
+    assert busy.path == "/srv/quotes.db" and "/srv" not in str(busy)  # no server paths in a Discord reply
+    assert str(busy) == (
+        "the quote database is busy (another program kept it locked for 2.5 s), so nothing was saved; "
+        "try again in a moment."
+    )
