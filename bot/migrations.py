@@ -72,8 +72,80 @@ async def _v1_core(db: aiosqlite.Connection) -> None:
         await db.execute(statement)
 
 
+async def _v2_models_and_retrains(db: aiosqlite.Connection) -> None:
+    """Per-guild model versions, which version each guild serves, and retrain runs."""
+    statements = [
+        # One row per retrain run. At most one run per guild is 'running' (the partial unique index), so
+        # two admins typing !retrain at once cannot start two. requested_by is NULLed by forget_user.
+        """CREATE TABLE retrain_runs (
+            id                INTEGER PRIMARY KEY,
+            guild_id          INTEGER NOT NULL,
+            requested_by      INTEGER,
+            status            TEXT NOT NULL CHECK (status IN
+                                ('running', 'promoted', 'rejected', 'failed', 'cancelled', 'interrupted')),
+            parent_version_id INTEGER REFERENCES model_versions (id),
+            channel_id        INTEGER,
+            status_message_id INTEGER,
+            detail            TEXT,
+            figures           TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(figures)),
+            started_at        TEXT NOT NULL,
+            finished_at       TEXT
+        )""",
+        """CREATE UNIQUE INDEX one_running_retrain_per_guild
+            ON retrain_runs (guild_id) WHERE status = 'running'""",
+        # Every promoted model is a file under the models folder (path is relative to it) and a row here.
+        # parent_id NULL means it was fine-tuned from the bundled model. trained_on holds counts as JSON.
+        """CREATE TABLE model_versions (
+            id          INTEGER PRIMARY KEY,
+            guild_id    INTEGER NOT NULL,
+            path        TEXT NOT NULL UNIQUE,
+            parent_id   INTEGER REFERENCES model_versions (id),
+            run_id      INTEGER REFERENCES retrain_runs (id),
+            scores      TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(scores)),
+            trained_on  TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(trained_on)),
+            created_at  TEXT NOT NULL
+        )""",
+        "CREATE INDEX model_versions_by_guild ON model_versions (guild_id)",
+        # The version a guild serves; no row (or version_id NULL) means the bundled model.
+        """CREATE TABLE guild_models (
+            guild_id   INTEGER PRIMARY KEY,
+            version_id INTEGER REFERENCES model_versions (id),
+            updated_at TEXT NOT NULL
+        )""",
+    ]
+    for statement in statements:
+        await db.execute(statement)
+
+
+async def _v3_schedules(db: aiosqlite.Connection) -> None:
+    """Scheduled quote posts."""
+    statements = [
+        # rhythm is JSON: {"every_s": 21600, "anchor": "<iso UTC>"} or
+        # {"daily": "09:00", "zone": "Europe/Paris"}.
+        # next_run_at is ISO UTC, moved in the same transaction that records a post, so a restart neither
+        # posts twice nor skips. paused_reason is set when the channel is gone or the bot may not post there.
+        """CREATE TABLE schedules (
+            id             INTEGER PRIMARY KEY,
+            guild_id       INTEGER NOT NULL,
+            channel_id     INTEGER NOT NULL,
+            created_by     INTEGER,
+            rhythm         TEXT NOT NULL CHECK (json_valid(rhythm)),
+            seed           TEXT NOT NULL DEFAULT '',
+            next_run_at    TEXT NOT NULL,
+            paused_reason  TEXT,
+            last_posted_at TEXT,
+            last_quote_id  INTEGER REFERENCES quotes (id) ON DELETE SET NULL,
+            created_at     TEXT NOT NULL
+        )""",
+        "CREATE INDEX schedules_by_guild ON schedules (guild_id)",
+        "CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused_reason IS NULL",
+    ]
+    for statement in statements:
+        await db.execute(statement)
+
+
 # Append only. Index k holds the step from version k to version k + 1.
-MIGRATIONS: list[Migration] = [_v1_core]
+MIGRATIONS: list[Migration] = [_v1_core, _v2_models_and_retrains, _v3_schedules]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -254,6 +254,8 @@ class Store(Database):
             "seeds_blanked": "UPDATE quotes SET seed = NULL WHERE requester_id = ? AND seed IS NOT NULL",
             "quotes_unlinked": "UPDATE quotes SET requester_id = NULL WHERE requester_id = ?",
             "source_quotes_deleted": "DELETE FROM source_quotes WHERE added_by = ?",
+            "retrains_unlinked": "UPDATE retrain_runs SET requested_by = NULL WHERE requested_by = ?",
+            "schedules_unlinked": "UPDATE schedules SET created_by = NULL WHERE created_by = ?",
         }
 
         async def op(db: aiosqlite.Connection) -> ForgetResult:

@@ -70,10 +70,19 @@ class ForgetResult:
     seeds_blanked: int
     quotes_unlinked: int
     source_quotes_deleted: int
+    retrains_unlinked: int = 0  # retrain runs they started keep running; only the link to them goes
+    schedules_unlinked: int = 0  # schedules they created keep posting; only the link to them goes
 
     @property
     def total(self) -> int:
-        return self.votes_deleted + self.seeds_blanked + self.quotes_unlinked + self.source_quotes_deleted
+        return (
+            self.votes_deleted
+            + self.seeds_blanked
+            + self.quotes_unlinked
+            + self.source_quotes_deleted
+            + self.retrains_unlinked
+            + self.schedules_unlinked
+        )
 
 
 def check_id(name: str, value: object) -> int:

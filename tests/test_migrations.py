@@ -56,7 +56,58 @@ async def _check_v1(store: Store) -> None:
     assert await store.get_favourite_emoji(10) == "🔥"
 
 
-FIXTURES: dict[int, tuple[Seeder, Checker]] = {1: (_seed_v1, _check_v1)}
+async def _rows(store: Store, sql: str) -> list[tuple]:
+    async def op(db: aiosqlite.Connection) -> list[tuple]:
+        async with db.execute(sql) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]
+
+    return await store.read(op)
+
+
+async def _seed_v2(db: aiosqlite.Connection) -> None:
+    now = "2026-02-03T04:05:06+00:00"
+    await db.execute(
+        "INSERT INTO retrain_runs (id, guild_id, requested_by, status, figures, started_at, finished_at) "
+        "VALUES (1, 10, 44, 'promoted', '{\"base_val_nats\": 1.41}', ?, ?)",
+        (now, now),
+    )
+    await db.execute(
+        "INSERT INTO model_versions (id, guild_id, path, parent_id, run_id, scores, trained_on, created_at) "
+        "VALUES (1, 10, 'guild-10/v1.pt', NULL, 1, '{\"base_val_nats\": 1.41}', '{\"favoured\": 12}', ?)",
+        (now,),
+    )
+    await db.execute("INSERT INTO guild_models (guild_id, version_id, updated_at) VALUES (10, 1, ?)", (now,))
+
+
+async def _check_v2(store: Store) -> None:
+    assert await _rows(store, "SELECT id, guild_id, requested_by, status FROM retrain_runs") == [
+        (1, 10, 44, "promoted")
+    ]
+    assert await _rows(
+        store, "SELECT id, path, run_id, json_extract(trained_on, '$.favoured') FROM model_versions"
+    ) == [(1, "guild-10/v1.pt", 1, 12)]
+    assert await _rows(store, "SELECT guild_id, version_id FROM guild_models") == [(10, 1)]
+
+
+async def _seed_v3(db: aiosqlite.Connection) -> None:
+    now = "2026-03-04T05:06:07+00:00"
+    await db.execute(
+        "INSERT INTO schedules (id, guild_id, channel_id, created_by, rhythm, seed, next_run_at, "
+        "last_quote_id, created_at) VALUES (1, 10, 20, 45, ?, 'Hey,', '2026-03-05T08:00:00+00:00', 1, ?)",
+        ('{"daily": "09:00", "zone": "Europe/Paris"}', now),
+    )
+
+
+async def _check_v3(store: Store) -> None:
+    assert await _rows(store, "SELECT id, channel_id, seed, json_extract(rhythm, '$.zone'), last_quote_id "
+                              "FROM schedules") == [(1, 20, "Hey,", "Europe/Paris", 1)]  # fmt: skip
+
+
+FIXTURES: dict[int, tuple[Seeder, Checker]] = {
+    1: (_seed_v1, _check_v1),
+    2: (_seed_v2, _check_v2),
+    3: (_seed_v3, _check_v3),
+}
 
 
 async def build_at(path: Path, version: int, migrations=MIGRATIONS) -> None:
@@ -97,10 +148,10 @@ async def test_migrating_an_up_to_date_database_changes_nothing(tmp_path: Path) 
         assert await schema_version(db) == LATEST_VERSION
 
 
-async def _v_next_schedules(db: aiosqlite.Connection) -> None:
-    """A stand-in for a later migration that adds a table, as the schedule issue will."""
+async def _v_next_reminders(db: aiosqlite.Connection) -> None:
+    """A stand-in for a later migration that adds a table."""
     await db.execute(
-        "CREATE TABLE schedules (id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, every_s INTEGER)"
+        "CREATE TABLE reminders (id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, every_s INTEGER)"
     )
 
 
@@ -116,7 +167,7 @@ async def _v_next_rebuild_quotes(db: aiosqlite.Connection) -> None:
     await db.execute("ALTER TABLE quotes_new RENAME TO quotes")
 
 
-@pytest.mark.parametrize("step", [_v_next_schedules, _v_next_rebuild_quotes])
+@pytest.mark.parametrize("step", [_v_next_reminders, _v_next_rebuild_quotes])
 async def test_an_appended_migration_keeps_every_row(tmp_path: Path, step) -> None:
     path = tmp_path / "a.db"
     await build_at(path, LATEST_VERSION)
@@ -135,22 +186,22 @@ async def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path)
     await build_at(path, LATEST_VERSION)
 
     async def half_done(db: aiosqlite.Connection) -> None:
-        await db.execute("CREATE TABLE retrain_runs (id INTEGER PRIMARY KEY)")
+        await db.execute("CREATE TABLE half_built (id INTEGER PRIMARY KEY)")
         await db.execute("DELETE FROM votes")
         raise RuntimeError("disk on fire")
 
     async def breaks_a_key(db: aiosqlite.Connection) -> None:
-        await db.execute("DELETE FROM quotes")  # leaves the votes pointing at nothing
+        await db.execute("DELETE FROM quotes")  # leaves two votes and a schedule pointing at nothing
 
     async with aiosqlite.connect(path, isolation_level=None) as db:
         with pytest.raises(
             MigrationError, match=rf"version {LATEST_VERSION + 1} \(half_done\) failed: disk on fire"
         ):
             await migrate(db, [*MIGRATIONS, half_done])
-        with pytest.raises(MigrationError, match="2 rows break a foreign key"):
+        with pytest.raises(MigrationError, match="3 rows break a foreign key"):
             await migrate(db, [*MIGRATIONS, breaks_a_key])
         assert await schema_version(db) == LATEST_VERSION
-        async with db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'retrain_runs'") as cursor:
+        async with db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'half_built'") as cursor:
             assert (await cursor.fetchone())[0] == 0
     async with await Store.open(path) as store:
         await _check_v1(store)

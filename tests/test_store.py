@@ -261,6 +261,17 @@ async def test_forget_user_leaves_nothing_of_them_behind(store: Store, db_path: 
     await store.add_source_quote(GUILD, FORGOTTEN, "their own line")
     await store.add_source_quote(OTHER_GUILD, FORGOTTEN, "another of theirs")
     kept_source = await store.add_source_quote(GUILD, 3, "someone else's line")
+    with sqlite3.connect(db_path) as raw:  # the retrain and schedule tables (their APIs live elsewhere)
+        raw.execute(
+            "INSERT INTO retrain_runs (guild_id, requested_by, status, started_at)"
+            " VALUES (?, ?, 'failed', 'now')",
+            (GUILD, FORGOTTEN),
+        )
+        raw.execute(
+            "INSERT INTO schedules (guild_id, channel_id, created_by, rhythm, next_run_at, created_at)"
+            " VALUES (?, ?, ?, '{}', 'now', 'now')",
+            (GUILD, CHANNEL, FORGOTTEN),
+        )
     assert cells_mentioning(db_path, str(FORGOTTEN))  # the scan does see them before
 
     result = await store.forget_user(FORGOTTEN)
@@ -270,9 +281,11 @@ async def test_forget_user_leaves_nothing_of_them_behind(store: Store, db_path: 
         result.seeds_blanked,
         result.quotes_unlinked,
         result.source_quotes_deleted,
+        result.retrains_unlinked,
+        result.schedules_unlinked,
     )
-    assert counts == (2, 3, 3, 2)
-    assert result.total == 10
+    assert counts == (2, 3, 3, 2, 1, 1)
+    assert result.total == 12
     assert cells_mentioning(db_path, str(FORGOTTEN)) == []
     assert cells_mentioning(db_path, "My secret 1") == [("quotes", "text", 1)]  # the bot's post itself stays
     for qid in theirs:
