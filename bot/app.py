@@ -7,9 +7,10 @@ enable "Message Content Intent" for the application in the developer portal (Bot
     async with bot:
         await bot.start(settings.token.get())
 
-``setup_hook`` loads the model in the host's executor, loads the cogs and syncs slash commands only
-when told to. ``close`` refuses new quotes, waits for the replies in flight, closes the model host,
-then disconnects. Mentions are off for the whole bot, so no seed or quote can ping anyone.
+``setup_hook`` opens the store (``DB_PATH``), loads the model in the host's executor, loads the cogs
+and syncs slash commands only when told to. ``close`` refuses new quotes, waits for the replies in
+flight, closes the model host and the store, then disconnects. Mentions are off for the whole bot,
+so no seed or quote can ping anyone.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bot.logging_setup import log_unexpected
 from bot.model_host import ModelHost
 from bot.service import QuoteService
 from bot.settings import Settings
+from bot.store import Store
 
 CLOSE_TIMEOUT = 30.0  # seconds close() waits for replies in flight
 _log = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ class QuoteBotMixin:
     def __init__(self, settings: Settings, **options: Any):
         self.settings = settings
         self.host: ModelHost | None = None
+        self.store: Store | None = None
         self.service: QuoteService | None = None
         self._shutdown: asyncio.Task[None] | None = None
         # quotebot has no voice features: skip discord.py's warnings about missing voice libraries.
@@ -97,6 +100,7 @@ class QuoteBotMixin:
 
     async def setup_hook(self) -> None:
         settings = self.settings
+        self.store = await Store.open(settings.db_path)  # migrates the schema to the latest version
         self.host = ModelHost.from_settings(settings)
         await self.host.start()  # the checkpoint loads in the host's executor, off the event loop
         self.service = QuoteService.from_settings(settings, self.host)
@@ -135,6 +139,8 @@ class QuoteBotMixin:
             _log.warning("closing with %d quotes still in flight", self.service.in_flight)
         if self.host is not None:
             await self.host.close()
+        if self.store is not None:
+            await self.store.close()  # aiosqlite's thread would otherwise keep the process alive
         await super().close()  # type: ignore[misc]
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def bot_settings(server: DiscordServer, checkpoint: Path, **extra: str) -> Setti
         "MAX_SEED_CHARS": "60",
         "MAX_QUOTE_CHARS": "120",
         "QUOTE_COOLDOWN_SECONDS": "30",
+        "DB_PATH": str(Path(tempfile.mkdtemp(prefix="quotebot-test-")) / "bot.db"),
         **extra,
     }
     return load_settings(env, env_file=None)
