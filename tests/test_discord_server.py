@@ -19,7 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.http import Route
 
-from tests.discord_server import DiscordServer
+from tests.discord_server import DiscordServer, Perm
 from tests.discord_server.encoding import ZlibStream, ZstdStream
 from tests.discord_server.fixtures import discord_server_fixture, use_discord_server_fixture  # noqa: F401
 
@@ -379,3 +379,31 @@ async def test_disallowed_privileged_intent_is_refused(use_discord_server: Disco
     with pytest.raises(discord.PrivilegedIntentsRequired):
         await asyncio.wait_for(client.start(server.token), 10)
     await client.close()
+
+
+async def test_deleted_channel_and_revoked_send_permission(use_discord_server: DiscordServer) -> None:
+    server = use_discord_server
+    doomed = server.world.add_text_channel(server.guild, "doomed")
+    client = make_client()
+    async with running(client, server.token):
+        guild = client.get_guild(server.guild.id)
+        assert guild is not None and guild.get_channel(doomed.id) is not None
+        await server.delete_channel(doomed)
+        await server.wait_for(lambda: guild.get_channel(doomed.id) is None or None, what="CHANNEL_DELETE")
+        with pytest.raises(discord.NotFound) as gone:
+            await client.get_partial_messageable(doomed.id).send("hello?")
+
+        role = server.world.bot_role
+        everyone = server.guild.everyone_role
+        await server.set_role_permissions(role, role.permissions & ~Perm.SEND_MESSAGES)
+        await server.set_role_permissions(everyone, everyone.permissions & ~Perm.SEND_MESSAGES)
+        general = guild.get_channel(server.channel.id)
+        assert isinstance(general, discord.TextChannel)
+        await server.wait_for(
+            lambda: not general.permissions_for(guild.me).send_messages or None, what="GUILD_ROLE_UPDATE"
+        )
+        with pytest.raises(discord.Forbidden) as refused:
+            await general.send("hello?")
+
+    assert gone.value.code == 10003
+    assert refused.value.code == 50013

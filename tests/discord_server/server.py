@@ -30,7 +30,7 @@ from .gateway import Gateway, Session
 from .interactions import InteractionApi, InteractionRecord
 from .messages import StoredMessage, emoji_key
 from .rest import RestApi
-from .state import Channel, User, World
+from .state import Channel, Role, User, World
 from .store import MessageStore
 
 T = TypeVar("T")
@@ -193,6 +193,21 @@ class DiscordServer:
         return await self.interactions.invoke(
             user, channel or self.world.channel, name, options or {}, check_permissions=check_permissions
         )
+
+    # --- what a test's admins do ----------------------------------------------------------------------
+
+    async def delete_channel(self, channel: Channel) -> None:
+        """An admin deletes a guild channel: CHANNEL_DELETE goes out and the channel's routes answer 404."""
+        self.world.remove_channel(channel)
+        await self.gateway.dispatch("CHANNEL_DELETE", channel.payload())
+        self.store.notify()
+
+    async def set_role_permissions(self, role: Role, permissions: int) -> None:
+        """An admin changes a role's permissions (e.g. takes Send Messages away); sends GUILD_ROLE_UPDATE."""
+        role.permissions = permissions
+        guild = next(g for g in self.world.guilds.values() if role.id in g.roles)
+        await self.gateway.dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": role.payload()})
+        self.store.notify()
 
     # --- breaking the connection ----------------------------------------------------------------------
 

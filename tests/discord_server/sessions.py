@@ -53,6 +53,8 @@ class Intent:
 # event -> (intent needed in a guild, intent needed in a DM); events not listed always go out.
 _EVENT_INTENTS = {
     "GUILD_CREATE": (Intent.GUILDS, Intent.GUILDS),
+    "CHANNEL_DELETE": (Intent.GUILDS, Intent.GUILDS),
+    "GUILD_ROLE_UPDATE": (Intent.GUILDS, Intent.GUILDS),
     "MESSAGE_CREATE": (Intent.GUILD_MESSAGES, Intent.DIRECT_MESSAGES),
     "MESSAGE_UPDATE": (Intent.GUILD_MESSAGES, Intent.DIRECT_MESSAGES),
     "MESSAGE_DELETE": (Intent.GUILD_MESSAGES, Intent.DIRECT_MESSAGES),

@@ -255,8 +255,8 @@ class World:
         self.guild = self.add_guild("Quotebot Test Guild", owner=self.owner)
         self.channel = self.add_text_channel(self.guild, "general")
         self.moderators = self.add_role(self.guild, "Moderators", Perm.MANAGE_GUILD | Perm.MANAGE_MESSAGES)
-        bot_role = self.add_role(self.guild, bot_name, Perm.EVERYONE_DEFAULT | Perm.MANAGE_MESSAGES)
-        self.add_member(self.guild, self.bot, roles=[bot_role])
+        self.bot_role = self.add_role(self.guild, bot_name, Perm.EVERYONE_DEFAULT | Perm.MANAGE_MESSAGES)
+        self.add_member(self.guild, self.bot, roles=[self.bot_role])
         self.add_member(self.guild, self.owner)
         self.add_member(self.guild, self.admin, roles=[self.moderators])
         self.add_member(self.guild, self.member)
@@ -289,6 +289,13 @@ class World:
         guild.channel_ids.append(channel.id)
         self.channels[channel.id] = channel
         return channel
+
+    def remove_channel(self, channel: Channel) -> None:
+        """Forget a guild channel: REST calls to it now answer 404 Unknown Channel (10003)."""
+        guild = self.guild_of(channel)
+        if guild is not None and channel.id in guild.channel_ids:
+            guild.channel_ids.remove(channel.id)
+        self.channels.pop(channel.id, None)
 
     def dm_channel(self, user: User) -> Channel:
         """The DM channel between the bot and ``user``, made on first use as Discord does."""
