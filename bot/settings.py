@@ -85,6 +85,8 @@ class Settings:
     gateway_url: str = DEFAULT_GATEWAY_URL
     unknown_chars: UnknownPolicy = UnknownPolicy.REPLACE
     sync_commands: bool = False
+    schedule_check_seconds: float = 30.0  # how often the scheduler looks for due schedules
+    max_schedules_per_server: int = 10
 
     @property
     def has_token(self) -> bool:
@@ -159,6 +161,16 @@ def _millis(raw: str) -> float:
         raise ValueError(f"{raw!r} is not a number of milliseconds") from None
     if not math.isfinite(value) or not 0 <= value <= 1000:
         raise ValueError(f"must be a number of milliseconds from 0 to 1000, got {raw!r}")
+    return value
+
+
+def _check_interval(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0.01 <= value <= 600:
+        raise ValueError(f"must be a number of seconds from 0.01 to 600, got {raw!r}")
     return value
 
 
@@ -249,6 +261,8 @@ PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DISCORD_GATEWAY_URL": ("gateway_url", _gateway),
     "UNKNOWN_CHARS": ("unknown_chars", _unknown),
     "SYNC_COMMANDS": ("sync_commands", _bool),
+    "SCHEDULE_CHECK_SECONDS": ("schedule_check_seconds", _check_interval),
+    "MAX_SCHEDULES_PER_SERVER": ("max_schedules_per_server", _int(1, 1000)),
 }
 
 

@@ -43,6 +43,8 @@ def test_defaults_without_any_variable():
     assert settings.owner_ids == frozenset()
     assert settings.unknown_chars is UnknownPolicy.REPLACE
     assert settings.sync_commands is False
+    assert settings.schedule_check_seconds == 30.0
+    assert settings.max_schedules_per_server == 10
 
 
 def test_every_value_parsed(tmp_path: Path, tiny_checkpoint: Path):
@@ -66,6 +68,8 @@ def test_every_value_parsed(tmp_path: Path, tiny_checkpoint: Path):
         DISCORD_GATEWAY_URL="ws://localhost:8080/gateway",
         UNKNOWN_CHARS="drop",
         SYNC_COMMANDS="yes",
+        SCHEDULE_CHECK_SECONDS="0.05",
+        MAX_SCHEDULES_PER_SERVER="3",
     )
     assert settings.token == Secret(TOKEN)
     assert settings.token.get() == TOKEN
@@ -84,6 +88,8 @@ def test_every_value_parsed(tmp_path: Path, tiny_checkpoint: Path):
     assert settings.gateway_url == "ws://localhost:8080/gateway"
     assert settings.unknown_chars is UnknownPolicy.DROP
     assert settings.sync_commands is True
+    assert settings.schedule_check_seconds == 0.05
+    assert settings.max_schedules_per_server == 3
 
 
 def test_every_variable_has_a_parser_for_a_field():
@@ -124,6 +130,10 @@ def test_empty_values_keep_defaults():
         ("UNKNOWN_CHARS", "ignore", "replace, drop, refuse"),
         ("SYNC_COMMANDS", "maybe", "true/false"),
         ("COMMAND_PREFIX", "a b", "space"),
+        ("SCHEDULE_CHECK_SECONDS", "0", "from 0.01 to 600"),
+        ("SCHEDULE_CHECK_SECONDS", "inf", "from 0.01 to 600"),
+        ("SCHEDULE_CHECK_SECONDS", "often", "not a number of seconds"),
+        ("MAX_SCHEDULES_PER_SERVER", "0", "between 1 and 1000"),
     ],
 )
 def test_wrong_value_names_the_variable(name: str, value: str, words: str):
