@@ -103,7 +103,7 @@ class QuoteBotMixin:
         self.store = await Store.open(settings.db_path)  # migrates the schema to the latest version
         self.host = ModelHost.from_settings(settings)
         await self.host.start()  # the checkpoint loads in the host's executor, off the event loop
-        self.service = QuoteService.from_settings(settings, self.host)
+        self.service = QuoteService.from_settings(settings, self.host, self.store)  # stores every quote
         for extension in EXTENSIONS:
             await self.load_extension(extension)  # type: ignore[attr-defined]
         if settings.sync_commands:

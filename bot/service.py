@@ -7,7 +7,8 @@
 No discord.py objects here: ids and strings in, a ``QuoteResult`` or a typed ``QuotebotError`` out.
 The service splits options from the seed, checks lengths and ranges, applies the unknown-character
 policy to what the model is fed (the reply still shows the user's own seed), owns the per-user
-cooldown, and asks the model host.
+cooldown, asks the model host, and stores every quote it returns (``result.quote_id``). A store that
+fails (busy, broken) never costs the user the reply: the quote is still returned, with no id, and logged.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import contextlib
 import contextvars
 import math
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from bot.errors import (
     BadOptionError,
@@ -29,7 +32,9 @@ from bot.errors import (
     UnknownCharsError,
 )
 from bot.model_host import DEFAULT_MODEL_ID, GenerationRequest, ModelHost
+from bot.quote_log import QuoteLog, quote_settings
 from bot.settings import Settings
+from bot.store import Store
 from model.generate import STOP_END, Completion
 from model.sampling import SamplingConfig
 from model.vocab import UnknownCharactersError, UnknownPolicy
@@ -73,6 +78,8 @@ class QuoteResult:
     completion: Completion
     options: QuoteOptions
     model_id: str
+    quote_id: int | None = None  # its id in the store; None when it was not stored (no store, or it failed)
+    settings: dict[str, Any] = field(default_factory=dict)  # what was stored as its settings
 
 
 def split_options(text: str) -> tuple[str, dict[str, str]]:
@@ -182,8 +189,10 @@ class QuoteService:
         owner_ids: Iterable[int] = (),
         unknown_policy: UnknownPolicy = UnknownPolicy.REPLACE,
         clock: Callable[[], float] = time.monotonic,
+        store: Store | None = None,
     ):
         self.host = host
+        self.quote_log = QuoteLog(store) if store is not None else None
         self.max_seed_chars = max_seed_chars
         self.max_quote_chars = max_quote_chars
         self.owner_ids = frozenset(owner_ids)
@@ -197,13 +206,16 @@ class QuoteService:
         self._tracked: contextvars.ContextVar[bool] = contextvars.ContextVar("quote_tracked", default=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, host: ModelHost, **overrides) -> QuoteService:
+    def from_settings(
+        cls, settings: Settings, host: ModelHost, store: Store | None = None, **overrides
+    ) -> QuoteService:
         values = {
             "max_seed_chars": settings.max_seed_chars,
             "max_quote_chars": settings.max_quote_chars,
             "cooldown_seconds": settings.cooldown_seconds,
             "owner_ids": settings.owner_ids,
             "unknown_policy": settings.unknown_chars,
+            "store": store,
             **overrides,
         }
         return cls(host, **values)
@@ -230,11 +242,13 @@ class QuoteService:
     async def quote(
         self, user_id: int, text: str = "", guild_id: int | None = None, channel_id: int | None = None
     ) -> QuoteResult:
-        """Validate ``text`` (seed then options), apply the cooldown, and complete the seed."""
+        """Validate ``text`` (seed then options), apply the cooldown, complete the seed, store the quote."""
         async with self.track():
-            return await self._quote(user_id, text, guild_id)
+            return await self._quote(user_id, text, guild_id, channel_id)
 
-    async def _quote(self, user_id: int, text: str, guild_id: int | None) -> QuoteResult:
+    async def _quote(
+        self, user_id: int, text: str, guild_id: int | None, channel_id: int | None
+    ) -> QuoteResult:
         seed, raw_options = split_options(text)
         options = parse_options(raw_options, self.max_quote_chars)
         if len(seed) > self.max_seed_chars:
@@ -249,11 +263,13 @@ class QuoteService:
             raise BadOptionError("--len", f"{cap} leaves no room after a {len(model_seed)}-character seed")
         if user_id not in self.owner_ids:
             self.cooldown.claim(user_id)
+        # Without --rng the service draws the seed itself, so every stored quote can be written again.
+        rng_seed = options.rng_seed if options.rng_seed is not None else secrets.randbelow(RNG_LIMIT)
         request = GenerationRequest(
             seed=model_seed,
             max_chars=cap,
             sampling=SamplingConfig(temperature=options.temperature),
-            rng_seed=options.rng_seed,
+            rng_seed=rng_seed,
             model_id=model_id,
         )
         try:
@@ -261,6 +277,18 @@ class QuoteService:
         except BaseException:
             self.cooldown.refund(user_id)  # the user got nothing, so the turn is not spent
             raise
+        settings = quote_settings(request.sampling, cap, rng_seed, completion.stopped)
+        quote_id = None
+        if self.quote_log is not None:
+            quote_id = await self.quote_log.remember(
+                guild_id=guild_id,
+                channel_id=channel_id,
+                user_id=user_id,
+                seed=seed,
+                text=seed + completion.generated,  # the whole quote: not cut to a message, no cut mark
+                settings=settings,
+                model_version=self.model_version(model_id),
+            )
         return QuoteResult(
             reply=self.format_reply(seed, completion),
             seed=seed,
@@ -268,6 +296,18 @@ class QuoteService:
             completion=completion,
             options=options,
             model_id=model_id,
+            quote_id=quote_id,
+            settings=settings,
+        )
+
+    def model_version(self, model_id: str) -> str:
+        """The version name stored with a quote written by ``model_id``."""
+        return model_id
+
+    async def record_message(self, quote_id: int | None, channel_id: int, message_id: int) -> bool:
+        """Note where a stored quote was posted, so reactions on it become votes; False if not (logged)."""
+        return self.quote_log is not None and await self.quote_log.record_message(
+            quote_id, channel_id, message_id
         )
 
     @staticmethod

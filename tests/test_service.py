@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,9 @@ from bot.service import (
     split_options,
 )
 from bot.settings import load_settings
+from bot.store import Store
 from model.generate import STOP_END, STOP_LENGTH, Completion
+from model.sampling import SamplingConfig
 from model.vocab import UnknownPolicy
 
 
@@ -285,3 +289,68 @@ async def test_a_request_begun_before_close_is_finished_not_refused(service: Quo
     go_on.set()
     assert (await request).reply.startswith("Hi")  # ...the one in flight is served
     assert await closing
+
+
+# -- storing every quote --
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    async with await Store.open(tmp_path / "quotes.db", busy_timeout=0.3) as store:
+        yield store
+
+
+async def test_every_quote_is_stored_with_its_seed_settings_and_model(host: ModelHost, store: Store):
+    service = QuoteService(host, max_quote_chars=120, cooldown_seconds=0, store=store)
+    result = await service.quote(
+        user_id=3, text="\u201cWell\u201d I --temp 0.6 --len 90", guild_id=1, channel_id=2
+    )
+    assert result.quote_id is not None
+    stored = await store.quote(result.quote_id)
+    assert stored is not None
+    assert (stored.guild_id, stored.channel_id, stored.requester_id) == (1, 2, 3)
+    assert stored.message_id is None  # the cog records it once the reply is sent
+    assert stored.seed == "\u201cWell\u201d I"  # as typed, not the model's stand-ins
+    assert stored.text == stored.seed + result.completion.generated  # whole: no cut mark
+    assert stored.model_version == "default"
+    assert stored.settings["temperature"] == 0.6 and stored.settings["max_chars"] == 90
+    assert stored.settings["stopped"] == result.completion.stopped
+    assert stored.settings["no_repeat_ngram"] == SamplingConfig().no_repeat_ngram  # every knob, not a few
+    # No --rng was given: the service drew one and stored it, and it writes the same quote again.
+    rng = stored.settings["rng_seed"]
+    again = await service.quote(user_id=4, text=f"\u201cWell\u201d I --temp 0.6 --len 90 --rng {rng}")
+    assert again.completion.text == result.completion.text
+
+
+async def test_the_message_id_is_recorded_on_the_stored_quote(host: ModelHost, store: Store):
+    service = QuoteService(host, cooldown_seconds=0, store=store)
+    result = await service.quote(user_id=3, text="Hi", guild_id=1, channel_id=2)
+    assert await service.record_message(result.quote_id, channel_id=2, message_id=99)
+    stored = await store.quote_by_message(99)
+    assert stored is not None and stored.id == result.quote_id
+    assert not await service.record_message(None, channel_id=2, message_id=100)  # an unstored quote
+    assert not await service.record_message(result.quote_id + 1000, channel_id=2, message_id=101)
+
+
+async def test_a_busy_store_still_returns_the_quote_and_logs_the_loss(
+    host: ModelHost, store: Store, caplog: pytest.LogCaptureFixture
+):
+    service = QuoteService(host, cooldown_seconds=0, store=store)
+    locker = sqlite3.connect(store.path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock past the retry window
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.quote_log"):
+            result = await service.quote(user_id=3, text="Hi", guild_id=1, channel_id=2)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert result.reply.startswith("Hi") and result.quote_id is None
+    (record,) = [r for r in caplog.records if "not stored" in r.getMessage()]
+    assert "busy" in record.getMessage() and record.levelno == logging.WARNING
+    assert not await service.record_message(result.quote_id, channel_id=2, message_id=5)
+    assert await store.top_quotes(1) == []
+
+
+async def test_without_a_store_quotes_are_not_stored(host: ModelHost):
+    result = await QuoteService(host, cooldown_seconds=0).quote(user_id=3, text="Hi")
+    assert result.quote_id is None and result.settings["rng_seed"] >= 0

@@ -1,18 +1,19 @@
 """The ``quote`` command, as ``!quote Hey,`` and as ``/quote seed: Hey,``.
 
 Intents: message content (for the prefix form). A thin adapter: it hands the ids and the typed text
-to ``QuoteService`` and sends the reply; every rule lives in the service, and every error goes to the
-bot's one error handler (``QuoteBot.on_command_error``).
+to ``QuoteService`` (which stores the quote) and sends the reply, then records the reply's message id on
+the stored quote so that reactions on it become votes. Every rule lives in the service, and every error
+goes to the bot's one error handler (``QuoteBot.on_command_error``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs import reply
 from bot.service import QuoteService
 
 if TYPE_CHECKING:
@@ -40,7 +41,16 @@ class Quotes(commands.Cog):
                     guild_id=ctx.guild.id if ctx.guild else None,
                     channel_id=ctx.channel.id,
                 )
-            await reply(ctx, result.reply)
+            message = await send_reply(ctx, result.reply)
+            await self.service.record_message(result.quote_id, message.channel.id, message.id)
+
+
+async def send_reply(ctx: commands.Context, text: str) -> discord.Message:
+    """Like ``bot.cogs.reply``, but returns the message sent: its id is recorded on the stored quote."""
+    if ctx.interaction is None:
+        # Still sent if the user deleted their command meanwhile. Mentions are off for the whole bot.
+        return await ctx.send(text, reference=ctx.message.to_reference(fail_if_not_exists=False))
+    return await ctx.send(text)
 
 
 async def setup(bot: QuoteBotMixin) -> None:
