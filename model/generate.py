@@ -102,6 +102,7 @@ class Generator:
             raise ValueError("the vocabulary does not match the model")
         self.model = model.eval()
         self.vocab = vocab
+        self._never = torch.tensor([PAD_ID, BOS_ID, UNK_ID], device=self.device)  # ids never chosen
 
     @property
     def device(self) -> torch.device:
@@ -149,7 +150,9 @@ class Generator:
         """Choose one character for every active row, drop rows that ended, run the LSTM once."""
         logits = logits.float()
         # Padding, begin-of-quote and unknown are never valid outputs.
-        logits[:, [PAD_ID, BOS_ID, UNK_ID]] = float("-inf")
+        if self._never.device != logits.device:  # the model moved since this generator was made
+            self._never = self._never.to(logits.device)
+        logits.index_fill_(1, self._never, float("-inf"))
         chosen = decoder.pick(logits, [histories[row] for row in active], active)
         model_logprobs = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None]).squeeze(1)
         keep: list[int] = []
@@ -171,8 +174,11 @@ class Generator:
                 keep.append(i)
         if not keep:
             return [], logits, state
-        index = torch.tensor(keep, device=self.device)
-        h, c = state
-        state = (h.index_select(1, index), c.index_select(1, index))
-        step_logits, state = self.model.step(chosen.index_select(0, index), state)
-        return [active[i] for i in keep], step_logits, state
+        if len(keep) < len(active):  # some rows ended: the state and the ids lose their rows
+            index = torch.tensor(keep, device=self.device)
+            h, c = state
+            state = (h.index_select(1, index), c.index_select(1, index))
+            chosen = chosen.index_select(0, index)
+            active = [active[i] for i in keep]
+        step_logits, state = self.model.step(chosen, state)
+        return active, step_logits, state

@@ -74,3 +74,31 @@ def test_unknown_step_path_is_refused():
     model = CharLSTM(ModelConfig(vocab_size=15, embed_dim=8, hidden_size=10))
     with pytest.raises(ValueError, match="step path"):
         model.step(torch.tensor([1]), model.init_state(1), path="warp")
+
+
+def test_cell_path_follows_weights_changed_in_place():
+    """The cell path keeps rearranged weights between steps; an in-place update must reach them."""
+    torch.manual_seed(4)
+    model = CharLSTM(ModelConfig(vocab_size=15, embed_dim=8, hidden_size=10, num_layers=2)).eval()
+    ids = torch.randint(0, 15, (3,))
+    with torch.no_grad():
+        state = model.init_state(3)
+        before, _ = model.step(ids, state, path="cell")
+        for param in (model.embed.weight, model.lstm.weight_hh_l0, model.lstm.bias_ih_l1):
+            param.mul_(0.5).add_(0.1)  # as an optimiser step or load_state_dict would, in place
+        after, _ = model.step(ids, state, path="cell")
+        fused, _ = model.step(ids, state, path="fused")
+    torch.testing.assert_close(after, fused, rtol=0, atol=1e-5)
+    assert not torch.allclose(after, before)
+
+
+def test_cell_path_with_gradients_matches_and_lets_them_flow():
+    torch.manual_seed(5)
+    model = CharLSTM(ModelConfig(vocab_size=15, embed_dim=8, hidden_size=10, num_layers=2)).eval()
+    ids = torch.randint(0, 15, (2,))
+    logits, _ = model.step(ids, model.init_state(2), path="cell")
+    with torch.no_grad():
+        fused, _ = model.step(ids, model.init_state(2), path="fused")
+    torch.testing.assert_close(logits, fused, rtol=0, atol=1e-5)
+    logits.sum().backward()
+    assert model.lstm.weight_hh_l1.grad is not None and model.embed.weight.grad is not None
