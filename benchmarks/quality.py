@@ -29,7 +29,6 @@ import argparse
 import itertools
 import math
 import platform
-import random
 import re
 import sys
 import time
@@ -43,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
-from model.generate import STOP_END, STOP_LENGTH, STOP_LOOP, Completion, Generator, GreedyDecoder  # noqa: E402
+from model.generate import STOP_END, Completion, Generator, GreedyDecoder  # noqa: E402
 from model.sampling import (  # noqa: E402
     SamplingConfig,
     SamplingDecoder,
@@ -51,22 +50,15 @@ from model.sampling import (  # noqa: E402
     derive_seed,
     repeated_ngram_share,
 )
-from model.vocab import Vocab  # noqa: E402
 from training.corpus import load_quotes, split_quotes  # noqa: E402
+from training.loops import LOOP, OPENERS, is_loop, make_seeds  # noqa: E402, F401 (one loop test: see training/loops.py)
 
-OPENERS = ("Hey,", "Are we back", "I", "The", "What", "And", "But", "You", "We", "O", "My lord,", "Well,")
-LOOP = re.compile(r"(.{4,}?)\1\1", re.DOTALL)
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 COPY_LENGTH = 40
 PLAIN = SamplingConfig(temperature=1.0, min_p=0.0, no_repeat_ngram=0, dry_multiplier=0.0, loop_repeats=0)
 
 
 # --- metrics --------------------------------------------------------------------------------------
-
-
-def is_loop(done: Completion) -> bool:
-    """Hit the cap without end-of-quote, stopped by the loop guard, or holds a 4+ unit repeated 3 times."""
-    return done.stopped in (STOP_LENGTH, STOP_LOOP) or LOOP.search(done.text) is not None
 
 
 def generated_words(done: Completion) -> list[str]:
@@ -131,19 +123,6 @@ def measure(
 
 
 # --- seeds, modes, corpus -----------------------------------------------------------------------
-
-
-def make_seeds(val_quotes: Sequence[str], count: int, vocab: Vocab, rng_seed: int = 0) -> list[str]:
-    """Generic openers, then prefixes of 1-12 characters of validation quotes; all in the vocabulary."""
-    seeds = [s for s in OPENERS if not vocab.missing(s)][:count]
-    usable = [q for q in val_quotes if q and not vocab.missing(q[:12])]
-    if not usable and len(seeds) < count:
-        raise ValueError("no validation quote fits the model's vocabulary")
-    rng = random.Random(rng_seed)
-    while len(seeds) < count:
-        quote = rng.choice(usable)
-        seeds.append(quote[: rng.randint(1, min(12, len(quote)))])
-    return seeds
 
 
 def parse_mode(text: str) -> tuple[str, SamplingConfig]:
