@@ -49,11 +49,10 @@ class FixedLengthDecoder:
         self.rng = torch.Generator().manual_seed(seed)
 
     def pick(self, logits, histories, rows):
-        logits = logits.float().cpu().clone()
-        logits[:, EOS_ID] = float("-inf")
-        return (
-            torch.multinomial(torch.softmax(logits, -1), 1, generator=self.rng).squeeze(1).to(logits.device)
-        )
+        probs = logits.float().cpu().clone()  # the draw runs on the CPU, like the bot's chain
+        probs[:, EOS_ID] = float("-inf")
+        drawn = torch.multinomial(torch.softmax(probs, -1), 1, generator=self.rng).squeeze(1)
+        return drawn.to(logits.device)
 
     def loop_trim(self, history):
         return None
