@@ -82,6 +82,7 @@ class Outcome:
     lag_p99_ms: float = 0.0
     peak_rss_mib: float = 0.0
     batch_sizes: list[int] = field(default_factory=list)
+    batch_fill: list[float] = field(default_factory=list)
 
     @property
     def answered(self) -> int:
@@ -174,6 +175,7 @@ async def _drive(
     outcome.lag_p99_ms = lag.percentile_ms(99)
     outcome.peak_rss_mib = peak_rss_mib()
     outcome.batch_sizes = list(bot.host.batch_sizes)
+    outcome.batch_fill = list(bot.host.batch_fill)
     first = min(_when(created) for _, created in sent)
     last = first
     for message_id, created in sent:
@@ -195,6 +197,7 @@ def outcome_table(outcomes: list[Outcome]) -> str:
     for o in outcomes:
         quotes = o.latencies["quote"]
         mean_batch = sum(o.batch_sizes) / len(o.batch_sizes) if o.batch_sizes else 0.0
+        fill = sum(o.batch_fill) / len(o.batch_fill) if o.batch_fill else 0.0
         rows.append(
             [
                 o.setup,
@@ -208,12 +211,14 @@ def outcome_table(outcomes: list[Outcome]) -> str:
                 f"{len(quotes) / o.seconds:.1f}" if o.seconds > 0 else "-",
                 f"{sum(o.quote_chars) / max(1, len(o.quote_chars)):.0f}",
                 f"{mean_batch:.1f}",
+                f"{fill:.0%}",
                 f"{o.lag_p99_ms:.1f}",
                 f"{o.peak_rss_mib:.0f}",
             ]
         )
     header = ["setup", "commands", "answered", "quotes", "busy", "errors", "silent"]
-    header += ["p50 s", "p95 s", "p99 s", "quotes/s", "chars/quote", "mean batch", "loop lag p99 ms"]
+    header += ["p50 s", "p95 s", "p99 s", "quotes/s", "chars/quote", "mean batch", "batch fill"]
+    header += ["loop lag p99 ms"]
     return markdown_table([*header, "peak RSS MiB"], rows)
 
 

@@ -135,6 +135,9 @@ class ModelHost:
         self._closing = False
         # What the worker did, for logs and tests: recent batch sizes and the threads torch ran on.
         self.batch_sizes: deque[int] = deque(maxlen=1000)
+        # Per batch: characters generated / (its longest quote's x its rows). Rows leave as they end,
+        # so a batch whose quotes differ in length runs its last steps on few rows.
+        self.batch_fill: deque[float] = deque(maxlen=1000)
         self.torch_thread_ids: set[int] = set()
         self.executor_torch_threads = 0  # torch.get_num_threads() in the executor, once started
 
@@ -271,9 +274,12 @@ class ModelHost:
                     completion.stopped = STOP_LENGTH
                     completion.logprobs = completion.logprobs[:-1]
                 results[indexes[row]] = completion
+        finished = [r for r in results if r is not None]
         self.batch_sizes.append(len(requests))
+        lengths = [len(done.generated) for done in finished]
+        self.batch_fill.append(sum(lengths) / max(1, max(lengths) * len(lengths)))
         _log.debug("completed a batch of %d in %.3fs", len(requests), time.perf_counter() - started)
-        return [r for r in results if r is not None]
+        return finished
 
     def row_decoder(self, requests: Sequence[GenerationRequest], vocab: Vocab) -> Decoder:
         """In the executor: the decoder of one batch, each row with its own sampling settings and RNG

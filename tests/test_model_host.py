@@ -14,7 +14,7 @@ from bot.model_host import GenerationRequest, ModelHost, default_threads
 from bot.settings import load_settings
 from model.generate import STOP_END, STOP_LENGTH, STOP_LOOP
 from model.sampling import SamplingConfig
-from model.vocab import UnknownCharactersError
+from model.vocab import EOS_ID, UnknownCharactersError
 
 
 @pytest.fixture
@@ -258,3 +258,35 @@ async def test_batch_settings_come_from_the_settings(tiny_checkpoint: Path):
     host = ModelHost.from_settings(settings)
     assert (host.batch_size, host.batch_wait, host.threads) == (16, 0.02, 1)
     await host.close()
+
+
+class NoEndHost(ModelHost):
+    """End-of-quote masked, so that every row runs exactly to its own length cap."""
+
+    def row_decoder(self, requests, vocab):
+        inner = super().row_decoder(requests, vocab)
+
+        class NoEnd:
+            def pick(self, logits, histories, rows):
+                logits = logits.clone()
+                logits[:, EOS_ID] = float("-inf")
+                return inner.pick(logits, histories, rows)
+
+            def loop_trim(self, history):
+                return None
+
+        return NoEnd()
+
+
+async def test_batch_fill_is_the_share_of_row_steps_that_did_work(tiny_checkpoint: Path):
+    host = NoEndHost(tiny_checkpoint, device="cpu", batch_size=4)
+    await host.start()
+    try:
+        caps = [11, 21, 21]  # seed "A": 10, 20 and 20 characters generated
+        requests = [GenerationRequest(seed="A", max_chars=cap, rng_seed=cap) for cap in caps]
+        results = await asyncio.gather(*(host.complete(r) for r in requests))
+    finally:
+        await host.close()
+    assert [len(done.generated) for done in results] == [10, 20, 20]
+    assert list(host.batch_sizes) == [3]
+    assert host.batch_fill[-1] == pytest.approx(50 / (20 * 3))
