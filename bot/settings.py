@@ -85,6 +85,17 @@ class Settings:
     gateway_url: str = DEFAULT_GATEWAY_URL
     unknown_chars: UnknownPolicy = UnknownPolicy.REPLACE
     sync_commands: bool = False
+    # Per-server models and retraining (bot/retrain.py, bot/model_versions.py).
+    models_dir: Path = Path("models")
+    max_loaded_models: int = 8  # server models kept in memory besides the bundled one (LRU)
+    retrain_min_votes: int = 1
+    retrain_min_quotes: int = 20
+    retrain_minutes: float = 10.0  # the training budget of one run
+    retrain_time_limit_minutes: float = 20.0  # the whole run (training and scoring) is killed after this
+    retrain_max_concurrent: int = 1
+    retrain_score_margin: float = 0.02  # nats per character
+    retrain_loop_target: float = 0.1
+    retrain_base_corpus: Path | None = None  # None: the corpus the serving checkpoint names
     schedule_check_seconds: float = 30.0  # how often the scheduler looks for due schedules
     max_schedules_per_server: int = 10
 
@@ -233,6 +244,43 @@ def _unknown(raw: str) -> UnknownPolicy:
         raise ValueError(f"{raw!r} is not one of {', '.join(p.value for p in UnknownPolicy)}") from None
 
 
+def _minutes(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number of minutes") from None
+    if not math.isfinite(value) or not 0 < value <= 24 * 60:
+        raise ValueError(f"must be a number of minutes above 0 and at most 1440 (a day), got {raw!r}")
+    return value
+
+
+def _fraction(high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a number") from None
+        if not math.isfinite(value) or not 0 <= value <= high:
+            raise ValueError(f"must be a number from 0 to {high:g}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _corpus_path(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise ValueError(f"no corpus file at {path}")
+    return path
+
+
+def _folder(raw: str) -> Path:
+    path = Path(raw).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file; give a folder (it is created if missing)")
+    return path
+
+
 def _model_path(raw: str) -> Path:
     path = Path(raw).expanduser()
     if not path.is_file():
@@ -263,6 +311,16 @@ PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SYNC_COMMANDS": ("sync_commands", _bool),
     "SCHEDULE_CHECK_SECONDS": ("schedule_check_seconds", _check_interval),
     "MAX_SCHEDULES_PER_SERVER": ("max_schedules_per_server", _int(1, 1000)),
+    "MODELS_DIR": ("models_dir", _folder),
+    "MAX_LOADED_MODELS": ("max_loaded_models", _int(1, 1000)),
+    "RETRAIN_MIN_VOTES": ("retrain_min_votes", _int(1, 1_000_000)),
+    "RETRAIN_MIN_QUOTES": ("retrain_min_quotes", _int(2, 1_000_000)),
+    "RETRAIN_MINUTES": ("retrain_minutes", _minutes),
+    "RETRAIN_TIME_LIMIT_MINUTES": ("retrain_time_limit_minutes", _minutes),
+    "RETRAIN_MAX_CONCURRENT": ("retrain_max_concurrent", _int(1, 64)),
+    "RETRAIN_SCORE_MARGIN": ("retrain_score_margin", _fraction(1.0)),
+    "RETRAIN_LOOP_TARGET": ("retrain_loop_target", _fraction(1.0)),
+    "RETRAIN_BASE_CORPUS": ("retrain_base_corpus", _corpus_path),
 }
 
 
@@ -294,6 +352,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     if not problems and settings.max_seed_chars >= settings.max_quote_chars:
         problems["MAX_SEED_CHARS"] = (
             f"must be below MAX_QUOTE_CHARS ({settings.max_quote_chars}), got {settings.max_seed_chars}"
+        )
+    if not problems and settings.retrain_time_limit_minutes <= settings.retrain_minutes:
+        problems["RETRAIN_TIME_LIMIT_MINUTES"] = (
+            f"must be above RETRAIN_MINUTES ({settings.retrain_minutes:g}), the training budget inside it; "
+            f"got {settings.retrain_time_limit_minutes:g}"
         )
     if problems:
         raise SettingsError(problems)

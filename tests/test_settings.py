@@ -211,3 +211,77 @@ def test_settings_are_frozen():
     settings = load()
     with pytest.raises(AttributeError):
         settings.command_prefix = "?"  # type: ignore[misc]
+
+
+# --- per-server models and retraining ----------------------------------------------------------------
+
+
+def test_retrain_defaults():
+    settings = load()
+    assert settings.models_dir == Path("models")
+    assert settings.max_loaded_models == 8
+    assert (settings.retrain_min_votes, settings.retrain_min_quotes) == (1, 20)
+    assert (settings.retrain_minutes, settings.retrain_time_limit_minutes) == (10.0, 20.0)
+    assert settings.retrain_max_concurrent == 1
+    assert (settings.retrain_score_margin, settings.retrain_loop_target) == (0.02, 0.1)
+    assert settings.retrain_base_corpus is None
+
+
+def test_retrain_values_parsed(tmp_path: Path):
+    corpus = tmp_path / "base.txt"
+    corpus.write_text("To be.\n", encoding="utf-8")
+    settings = load(
+        MODELS_DIR=str(tmp_path / "models"),
+        MAX_LOADED_MODELS="3",
+        RETRAIN_MIN_VOTES="2",
+        RETRAIN_MIN_QUOTES="5",
+        RETRAIN_MINUTES="0.5",
+        RETRAIN_TIME_LIMIT_MINUTES="2",
+        RETRAIN_MAX_CONCURRENT="4",
+        RETRAIN_SCORE_MARGIN="0",
+        RETRAIN_LOOP_TARGET="0.25",
+        RETRAIN_BASE_CORPUS=str(corpus),
+    )
+    assert settings.models_dir == tmp_path / "models"
+    assert settings.max_loaded_models == 3
+    assert (settings.retrain_min_votes, settings.retrain_min_quotes) == (2, 5)
+    assert (settings.retrain_minutes, settings.retrain_time_limit_minutes) == (0.5, 2.0)
+    assert settings.retrain_max_concurrent == 4
+    assert (settings.retrain_score_margin, settings.retrain_loop_target) == (0.0, 0.25)
+    assert settings.retrain_base_corpus == corpus
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("MAX_LOADED_MODELS", "0", "between 1 and 1000"),
+        ("RETRAIN_MIN_VOTES", "0", "between 1"),
+        ("RETRAIN_MIN_QUOTES", "1", "between 2"),
+        ("RETRAIN_MINUTES", "0", "above 0"),
+        ("RETRAIN_MINUTES", "soon", "not a number of minutes"),
+        ("RETRAIN_TIME_LIMIT_MINUTES", "inf", "above 0"),
+        ("RETRAIN_MAX_CONCURRENT", "100", "between 1 and 64"),
+        ("RETRAIN_SCORE_MARGIN", "-0.1", "from 0 to 1"),
+        ("RETRAIN_SCORE_MARGIN", "nan", "from 0 to 1"),
+        ("RETRAIN_LOOP_TARGET", "1.5", "from 0 to 1"),
+        ("RETRAIN_BASE_CORPUS", "/nowhere/base.txt", "no corpus file"),
+    ],
+)
+def test_wrong_retrain_value_names_the_variable(name: str, value: str, words: str):
+    found = problems(**{name: value})
+    assert list(found) == [name]
+    assert words in found[name]
+
+
+def test_models_dir_must_not_be_a_file(tmp_path: Path):
+    afile = tmp_path / "models"
+    afile.write_text("", encoding="utf-8")
+    assert "is a file" in problems(MODELS_DIR=str(afile))["MODELS_DIR"]
+
+
+def test_time_limit_must_leave_room_for_the_training_budget():
+    found = problems(RETRAIN_MINUTES="15", RETRAIN_TIME_LIMIT_MINUTES="15")
+    assert (
+        list(found) == ["RETRAIN_TIME_LIMIT_MINUTES"]
+        and "RETRAIN_MINUTES (15)" in found["RETRAIN_TIME_LIMIT_MINUTES"]
+    )
