@@ -1,0 +1,255 @@
+"""Favourites: reactions as votes, the guild's top quotes, a quote's details, added quotes, forgetting a user.
+
+The rules of the favourites commands, free of discord.py objects (ids and strings in, replies out), so the
+Discord cog (``bot/cogs/favourites.py``) and the offline console share them:
+
+    favourites = Favourites(store)
+    await favourites.reaction(guild_id=1, message_id=4, user_id=5, emoji_id=None, emoji_name="⭐",
+                              by_bot=False, added=True)            # VoteChange.ADDED
+    print(await favourites.top(guild_id=1, n=5))
+
+Who may add source quotes: members with Manage Server, or with a role named ``ADD_QUOTE_ROLE`` (the admins
+create that role and give it to whom they trust; no setting needed). Errors are typed ``QuotebotError``s.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+
+from bot.errors import QuotebotError
+from bot.store import DEFAULT_EMOJI, ForgetResult, Quote, Store
+
+ADD_QUOTE_ROLE = "Quote Adder"
+TOP_DEFAULT = 5
+TOP_MAX = 10
+MESSAGE_LIMIT = 2000
+_JUMP = "https://discord.com/channels/{guild}/{channel}/{message}"
+_LINK = re.compile(r"https://(?:(?:www|ptb|canary)\.)?discord(?:app)?\.com/channels/(@me|\d+)/(\d+)/(\d+)/?")
+_VARIATION_SELECTOR = "\ufe0f"  # "⭐" and "⭐️" are the same emoji; Discord may send either
+
+
+class FavouritesError(QuotebotError):
+    """A favourites command cannot do what was asked; the message says why."""
+
+
+class NotAQuoteError(FavouritesError):
+    """The message asked about is not one of the bot's stored quotes (here)."""
+
+    def __init__(self) -> None:
+        super().__init__("that message is not one of my quotes in this place, so I know nothing about it.")
+
+
+class NotAllowedError(FavouritesError):
+    """The caller lacks the permission or role a command needs."""
+
+
+class VoteChange(enum.Enum):
+    """What a reaction did to the votes."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    UNCHANGED = "unchanged"  # the vote was already there (or already gone)
+    IGNORED = "ignored"  # by a bot, another emoji, or not on a stored quote
+
+
+def jump_link(guild_id: int | None, channel_id: int | None, message_id: int | None) -> str | None:
+    """The link that opens a message in Discord, or None when the quote's message is unknown."""
+    if channel_id is None or message_id is None:
+        return None
+    return _JUMP.format(
+        guild=guild_id if guild_id is not None else "@me", channel=channel_id, message=message_id
+    )
+
+
+def message_id_from(text: str) -> int:
+    """The message id in a message link (``https://discord.com/channels/G/C/M``) or a bare message id."""
+    text = text.strip().strip("<>")  # a link written as <link> does not unfurl
+    match = _LINK.fullmatch(text)
+    if match:
+        return int(match.group(3))
+    if text.isdigit() and len(text) <= 20:
+        return int(text)
+    raise FavouritesError(
+        f"{text[:80]!r} is not a message link; reply to my quote with the command, or give its link "
+        "(right-click the message, Copy Message Link)."
+    )
+
+
+def emoji_matches(stored: str, emoji_id: int | None, emoji_name: str | None) -> bool:
+    """Whether a reaction's emoji is the stored favourite: custom emoji by id (names can change),
+    Unicode emoji by their characters (ignoring the variation selector)."""
+    if ":" in stored:  # custom, stored as name:id
+        return emoji_id is not None and emoji_id == int(stored.rsplit(":", 1)[1])
+    if emoji_id is not None or emoji_name is None:
+        return False
+    return emoji_name.replace(_VARIATION_SELECTOR, "") == stored.replace(_VARIATION_SELECTOR, "")
+
+
+def show_emoji(stored: str) -> str:
+    """The stored form as Discord shows it in a message: ``name:id`` becomes ``<:name:id>``."""
+    return f"<:{stored}>" if ":" in stored else stored
+
+
+def can_add_quotes(manages_guild: bool, role_names: Iterable[str]) -> bool:
+    """The rule of ``!addquote``: Manage Server, or the role named ``ADD_QUOTE_ROLE`` (any letter case)."""
+    return manages_guild or any(name.casefold() == ADD_QUOTE_ROLE.casefold() for name in role_names)
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())  # one line per quote in a list
+    return text if len(text) <= limit else text[: max(1, limit - 1)].rstrip() + "…"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+class Favourites:
+    """The favourites rules over one store; the favourite emoji is cached per guild (only this sets it)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._emoji: dict[int, str] = {}
+
+    async def favourite_emoji(self, guild_id: int | None) -> str:
+        """The guild's vote emoji in its stored form (⭐ in direct messages)."""
+        if guild_id is None:
+            return DEFAULT_EMOJI
+        if guild_id not in self._emoji:
+            self._emoji[guild_id] = await self.store.get_favourite_emoji(guild_id)
+        return self._emoji[guild_id]
+
+    async def set_favourite_emoji(self, guild_id: int, emoji: str) -> str:
+        """``!setstar``: store the guild's vote emoji; the reply to show."""
+        stored = await self.store.set_favourite_emoji(guild_id, emoji)
+        self._emoji[guild_id] = stored
+        shown = show_emoji(stored)
+        return (
+            f"Votes are now {shown} reactions on my quotes. Votes given with the old emoji still count; "
+            f"removing an old-emoji reaction no longer removes a vote."
+        )
+
+    async def reaction(
+        self,
+        *,
+        guild_id: int | None,
+        message_id: int,
+        user_id: int,
+        emoji_id: int | None,
+        emoji_name: str | None,
+        by_bot: bool,
+        added: bool,
+    ) -> VoteChange:
+        """A reaction was added or removed: a vote or an unvote when it is the favourite emoji, by a person,
+        on one of the bot's stored quotes (of this guild); anything else is ignored."""
+        if by_bot:
+            return VoteChange.IGNORED
+        if not emoji_matches(await self.favourite_emoji(guild_id), emoji_id, emoji_name):
+            return VoteChange.IGNORED
+        quote = await self.store.quote_by_message(message_id)
+        if quote is None or quote.guild_id != guild_id:
+            return VoteChange.IGNORED
+        if added:
+            changed = await self.store.add_vote(quote.id, user_id)
+            return VoteChange.ADDED if changed else VoteChange.UNCHANGED
+        changed = await self.store.remove_vote(quote.id, user_id)
+        return VoteChange.REMOVED if changed else VoteChange.UNCHANGED
+
+    async def top(self, guild_id: int, n: int = TOP_DEFAULT) -> str:
+        """``!top [n]``: the guild's ``n`` most favoured quotes with their votes and links."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= TOP_MAX:
+            raise FavouritesError(f"I can list 1 to {TOP_MAX} quotes, not {n!r}.")
+        emoji = show_emoji(await self.favourite_emoji(guild_id))
+        quotes = await self.store.top_quotes(guild_id, n)
+        if not quotes:
+            return f"No favourites yet: react with {emoji} on one of my quotes to vote for it."
+        header = f"Most favoured quotes ({emoji} votes):"
+        # Every entry gets an equal share of the message, so n long quotes still fit Discord's limit.
+        budget = (MESSAGE_LIMIT - len(header)) // len(quotes) - 1
+        return "\n".join([header, *(self._top_line(rank, q, budget) for rank, q in enumerate(quotes, 1))])
+
+    @staticmethod
+    def _top_line(rank: int, quote: Quote, budget: int) -> str:
+        link = jump_link(quote.guild_id, quote.channel_id, quote.message_id)
+        head = f"{rank}. **{quote.votes}** "
+        tail = f" {link}" if link else ""
+        return head + _short(quote.text, budget - len(head) - len(tail)) + tail
+
+    async def info(self, message_id: int, guild_id: int | None, channel_id: int | None) -> str:
+        """``!quoteinfo``: seed, settings, model version and votes of the quote posted as ``message_id``.
+
+        Only in the quote's own guild (or its own direct-message channel): a seed is not shown elsewhere.
+        """
+        quote = await self.store.quote_by_message(message_id)
+        if (
+            quote is None
+            or quote.guild_id != guild_id
+            or (guild_id is None and quote.channel_id != channel_id)
+        ):
+            raise NotAQuoteError()
+        return self.describe(quote, await self.favourite_emoji(guild_id))
+
+    @staticmethod
+    def describe(quote: Quote, emoji: str = DEFAULT_EMOJI) -> str:
+        """A stored quote's details, as ``!quoteinfo`` shows them."""
+        settings = dict(quote.settings)
+        if quote.seed is None:
+            seed = "(removed: the person who asked for it had their data deleted)"
+        else:
+            seed = f'"{quote.seed}"' if quote.seed else "(none: a whole new quote)"
+        main = [
+            f"temperature {settings.pop('temperature', '?')}",
+            f"up to {settings.pop('max_chars', '?')} characters",
+        ]
+        rng = settings.pop("rng_seed", None)
+        if rng is not None:
+            main.append(f"rng {rng} (--rng {rng} writes it again, with the same seed and model)")
+        stopped = settings.pop("stopped", None)
+        settings.pop("penalty_exempt", None)  # a long list of characters; not worth a line
+        others = ", ".join(f"{key} {value}" for key, value in sorted(settings.items()))
+        lines = [
+            f"Quote #{quote.id}: {_plural(quote.votes, 'vote')} ({show_emoji(emoji)})",
+            f"Seed: {seed}",
+            "Settings: " + ", ".join(main),
+        ]
+        if others:
+            lines.append(f"Sampling: {others}")
+        lines.append(f"Model: {quote.model_version}")
+        ended = f", ended by {stopped}" if stopped else ""
+        lines.append(f"Written: {quote.created_at:%Y-%m-%d %H:%M} UTC{ended}")
+        return "\n".join(lines)[:MESSAGE_LIMIT]
+
+    async def add_source_quote(self, guild_id: int, user_id: int, text: str, *, allowed: bool) -> str:
+        """``!addquote``: store an admin-added quote for the guild's training; the reply to show."""
+        if not allowed:
+            raise NotAllowedError(
+                f"only members with Manage Server or the '{ADD_QUOTE_ROLE}' role can add quotes for training."
+            )
+        source_id = await self.store.add_source_quote(guild_id, user_id, text)
+        return f"Added source quote #{source_id}; the next retrain learns from it."
+
+    async def forget(self, user_id: int) -> str:
+        """``!forgetme``: delete what the store holds about the user; the reply with the counts."""
+        return self.forget_reply(await self.store.forget_user(user_id))
+
+    @staticmethod
+    def forget_reply(result: ForgetResult) -> str:
+        """The counts of ``Store.forget_user`` in words."""
+        if result.total == 0:
+            return "I hold no data about you: nothing to delete."
+        parts = [
+            f"deleted {_plural(result.votes_deleted, 'vote')}",
+            f"deleted {_plural(result.source_quotes_deleted, 'added quote')}",
+            f"removed your seed from {_plural(result.seeds_blanked, 'quote')} you asked for",
+            f"unlinked you from {_plural(result.quotes_unlinked, 'quote')} you asked for",
+        ]
+        if result.retrains_unlinked:
+            parts.append(f"unlinked you from {_plural(result.retrains_unlinked, 'retrain')}")
+        if result.schedules_unlinked:
+            parts.append(f"unlinked you from {_plural(result.schedules_unlinked, 'schedule')}")
+        return (
+            "Done: I " + ", ".join(parts) + ". The quotes stay as they were posted (opening words included) "
+            "with others' votes, but nothing links them to you any more."
+        )
