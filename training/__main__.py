@@ -5,6 +5,7 @@
         --hidden 512 --layers 2 --minutes 50 --out data/models/default.pt
     python -m training evaluate --checkpoint runs/pat.pt --corpus data/sample_quotes.txt
     python -m training finetune --from data/models/default.pt --corpus guild.jsonl --out runs/guild.pt
+    python -m training export --db quotebot.db [--guild ID] [--min-votes N] --out favoured.jsonl
     torchrun --nproc_per_node 2 -m training train --corpus ... --out ...     # DistributedDataParallel
 
 Errors (a bad corpus, a bad checkpoint, an impossible option) print one line starting with
@@ -19,6 +20,7 @@ import sys
 from model.checkpoint import CheckpointError
 from model.device import DeviceError
 from training.corpus import FORMATS, CorpusError
+from training.export import add_export_parser, run_export
 
 
 def add_corpus_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -88,12 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--replay-share", type=float, default=0.3, help="share of training quotes from replay"
     )
     add_train_options(finetune, lr=5e-4)
+    add_export_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in the checkpoint
+    if args.command == "export":
+        return run_export(args)
     from training import commands  # the heavy modules load only once the arguments are known good
 
     try:
