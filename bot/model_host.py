@@ -17,8 +17,12 @@ The executor's torch ops run on ``threads`` intra-op threads (default: every cor
 other at every small op: on the 2-core development machine, with one core busy elsewhere, 64 quotes
 took 12 s with 2 threads and 1.1 s with 1 (a 2x512 LSTM), while the event loop's lag stayed low either way.
 
-Models are kept in a dict keyed by model id (only ``"default"`` for now) and each batch is grouped
-by model id, so per-guild models and swapping a model between batches can be added here later.
+Models are kept in a dict keyed by model id and each batch is grouped by model id. Besides the default
+model (always kept), ``use(model_id, path)`` loads a server's model on demand, in the executor: since
+that thread also runs the batches, a model is loaded between two batches and put in the dict whole, so
+no request ever sees a half-loaded model. At most ``max_models`` of them stay loaded; the least recently
+used one goes first, but never while requests for it are waiting or running. A bad file raises the
+checkpoint's error (``CheckpointError``) and leaves every loaded model as it was.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import logging
 import os
 import threading
 import time
-from collections import deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -109,9 +113,10 @@ class ModelHost:
         batch_size: int = 8,
         batch_wait: float = 0.005,
         threads: int | None = None,
+        max_models: int = 8,
     ):
-        if queue_size < 1 or batch_size < 1:
-            raise ValueError("queue_size and batch_size must be at least 1")
+        if queue_size < 1 or batch_size < 1 or max_models < 1:
+            raise ValueError("queue_size, batch_size and max_models must be at least 1")
         if batch_wait < 0 or (threads is not None and threads < 0):
             raise ValueError("batch_wait and threads must not be negative")
         self.model_path = Path(model_path)
@@ -130,6 +135,13 @@ class ModelHost:
         )
         self._models: dict[str, LoadedModel] = {}
         self._generators: dict[str, Generator] = {}
+        # Per-server models: least recently used first; where each came from (to load it again after
+        # it was evicted); loads in progress (so many requests load a model once); requests per model.
+        self.max_models = max_models
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._paths: dict[str, Path] = {}
+        self._loading: dict[str, asyncio.Future[None]] = {}
+        self._pending: Counter[str] = Counter()
         self._queue: asyncio.Queue[_Pending | None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._closing = False
@@ -150,6 +162,7 @@ class ModelHost:
             batch_size=settings.batch_size,
             batch_wait=settings.batch_wait_ms / 1000,
             threads=settings.generation_threads or None,
+            max_models=settings.max_loaded_models,
         )
 
     @property
@@ -178,8 +191,9 @@ class ModelHost:
         self.executor_torch_threads = torch.get_num_threads()
         started = time.perf_counter()
         loaded = load_checkpoint(path, device=resolve_device(self.device_name))
-        self._models[model_id] = loaded
+        # The generator first: the model id appears in _models only once everything is in place.
         self._generators[model_id] = Generator(loaded.model, loaded.vocab)
+        self._models[model_id] = loaded
         _log.info(
             "loaded model %r from %s on %s in %.2fs",
             model_id,
@@ -188,23 +202,84 @@ class ModelHost:
             time.perf_counter() - started,
         )
 
+    @property
+    def loaded_ids(self) -> list[str]:
+        """The server models loaded now, least recently used first (the default model is not listed)."""
+        return list(self._recent)
+
+    async def use(self, model_id: str, path: str | Path) -> str:
+        """Make sure the model ``model_id`` (the checkpoint at ``path``) is loaded; returns ``model_id``.
+
+        Loads it in the executor if needed (between batches), then evicts the least recently used
+        server models beyond ``max_models``. Raises the checkpoint's ``CheckpointError`` for a bad file.
+        """
+        if model_id == DEFAULT_MODEL_ID:
+            return model_id
+        if self._closing:
+            raise ShuttingDownError()
+        if model_id in self._models:
+            self._recent.move_to_end(model_id)
+            return model_id
+        loading = self._loading.get(model_id)
+        if loading is None:
+            loop = asyncio.get_running_loop()
+            loading = loop.run_in_executor(self._executor, self._load, model_id, Path(path))
+            self._loading[model_id] = loading
+            loading.add_done_callback(lambda done: self._loaded(model_id, Path(path), done))
+        await asyncio.shield(loading)  # one caller giving up does not cancel the others' load
+        return model_id
+
+    def _loaded(self, model_id: str, path: Path, done: asyncio.Future[None]) -> None:
+        """On the event loop, once a load has ended (whoever still waits for it): count the model in."""
+        self._loading.pop(model_id, None)
+        if done.cancelled() or done.exception() is not None or model_id not in self._models:
+            return
+        self._paths[model_id] = path
+        self._recent[model_id] = None
+        self._recent.move_to_end(model_id)
+        self._evict()
+
+    def _evict(self) -> None:
+        """Drop least recently used server models beyond ``max_models``, skipping any still in use."""
+        for model_id in list(self._recent)[:-1]:  # never the one just used
+            if len(self._recent) <= self.max_models:
+                return
+            if self._pending[model_id] > 0:
+                continue  # requests for it are queued or running: it goes once they are done
+            del self._recent[model_id]
+            self._models.pop(model_id, None)
+            self._generators.pop(model_id, None)
+            _log.info("unloaded model %r (least recently used)", model_id)
+
     async def complete(self, request: GenerationRequest) -> Completion:
         """Queue a request and wait for its completion; ``BusyError`` at once when the queue is full."""
         if self._closing:
             raise ShuttingDownError()
         if self._queue is None:
             raise RuntimeError("the model host is not started")
-        if request.model_id not in self._models:
-            raise KeyError(f"no model {request.model_id!r} is loaded")
-        # Checked here, per request, so one bad seed cannot fail the whole batch it would join.
-        self._models[request.model_id].vocab.encode(request.seed)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Completion] = loop.create_future()
+        model_id = request.model_id
+        if model_id not in self._models and model_id not in self._paths:
+            raise KeyError(f"no model {model_id!r} is loaded")
+        # Counted from here until the answer, so the model cannot be evicted under its requests.
+        self._pending[model_id] += 1
         try:
-            self._queue.put_nowait(_Pending(request, future, loop.time()))
-        except asyncio.QueueFull:
-            raise BusyError() from None
-        return await future
+            if model_id not in self._models:  # evicted since the caller's use(): load it again
+                await self.use(model_id, self._paths[model_id])
+            # Checked here, per request, so one bad seed cannot fail the whole batch it would join.
+            self._models[model_id].vocab.encode(request.seed)
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[Completion] = loop.create_future()
+            try:
+                self._queue.put_nowait(_Pending(request, future, loop.time()))
+            except asyncio.QueueFull:
+                raise BusyError() from None
+            return await future
+        finally:
+            self._pending[model_id] -= 1
+            if self._pending[model_id] <= 0:
+                del self._pending[model_id]
+                if len(self._recent) > self.max_models:
+                    self._evict()  # it may have been spared while its requests ran
 
     async def _work(self) -> None:
         """The batching loop: wait for one request, gather what else is waiting, run them together."""

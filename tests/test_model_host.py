@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from pathlib import Path
 
@@ -12,9 +13,11 @@ import torch
 from bot.errors import BusyError, ShuttingDownError
 from bot.model_host import GenerationRequest, ModelHost, default_threads
 from bot.settings import load_settings
+from model.checkpoint import CheckpointError, save_checkpoint
 from model.generate import STOP_END, STOP_LENGTH, STOP_LOOP
 from model.sampling import SamplingConfig
 from model.vocab import EOS_ID, UnknownCharactersError
+from tests.conftest import make_tiny_model
 
 
 @pytest.fixture
@@ -290,3 +293,93 @@ async def test_batch_fill_is_the_share_of_row_steps_that_did_work(tiny_checkpoin
     assert [len(done.generated) for done in results] == [10, 20, 20]
     assert list(host.batch_sizes) == [3]
     assert host.batch_fill[-1] == pytest.approx(50 / (20 * 3))
+
+
+# --- per-server models ---------------------------------------------------------------------------------
+
+
+def server_checkpoint(folder: Path, vocab, name: str, seed: int) -> Path:
+    """A tiny checkpoint whose vocabulary also knows "5" and "€" (unlike the default)."""
+    grown = vocab.grow(["5€"])
+    return save_checkpoint(folder / f"{name}.pt", make_tiny_model(grown, seed=seed), grown, {"name": name})
+
+
+async def test_a_server_model_loads_on_demand_and_answers_with_its_own_vocabulary(
+    make_host, tmp_path: Path, sample_vocab
+):
+    host = await make_host()
+    path = server_checkpoint(tmp_path, sample_vocab, "g1", seed=1)
+    assert await host.use("g1", path) == "g1"
+    assert host.loaded("g1").path == path and host.loaded_ids == ["g1"]
+    done = await host.complete(GenerationRequest(seed="5€ ", max_chars=20, rng_seed=3, model_id="g1"))
+    assert done.text.startswith("5€ ")
+    with pytest.raises(UnknownCharactersError):  # the default model still has its own vocabulary
+        await host.complete(GenerationRequest(seed="5€ ", max_chars=20, rng_seed=3))
+    assert len(host.torch_thread_ids) == 1  # loads run on the batches' one thread: never during a batch
+
+
+async def test_least_recently_used_server_model_goes_and_the_default_stays(
+    make_host, tmp_path: Path, sample_vocab
+):
+    host = await make_host(max_models=2)
+    paths = {name: server_checkpoint(tmp_path, sample_vocab, name, seed=i) for i, name in enumerate("abcd")}
+    for name in "abc":
+        await host.use(name, paths[name])
+    assert host.loaded_ids == ["b", "c"]
+    await host.use("b", paths["b"])  # used again: now the most recent
+    await host.use("d", paths["d"])
+    assert host.loaded_ids == ["b", "d"]
+    assert host.vocab().chars  # the default model is always kept
+    # An evicted model asked for again (a caller that resolved it before the eviction) is loaded again.
+    done = await host.complete(GenerationRequest(seed="Hey", max_chars=12, rng_seed=1, model_id="a"))
+    assert done.text.startswith("Hey") and host.loaded_ids == ["d", "a"]
+
+
+async def test_a_model_with_requests_in_flight_is_not_evicted_under_them(
+    make_host, tmp_path: Path, sample_vocab
+):
+    host = await make_host(max_models=1)
+    a, b = (server_checkpoint(tmp_path, sample_vocab, n, seed=i) for i, n in enumerate("ab"))
+    await host.use("a", a)
+    requests = [GenerationRequest(seed="Hey", max_chars=60, rng_seed=i, model_id="a") for i in range(4)]
+    waiting = [asyncio.create_task(host.complete(r)) for r in requests]
+    await asyncio.sleep(0)  # the requests are queued (or running) for model "a"
+    await host.use("b", b)
+    assert host.loaded_ids == ["a", "b"]  # over the bound for now: "a" still has work
+    done = await asyncio.gather(*waiting)
+    assert all(d.text.startswith("Hey") for d in done)
+    assert host.loaded_ids == ["b"]  # gone once its requests were answered
+
+
+async def test_a_corrupt_server_model_is_refused_and_nothing_else_changes(
+    make_host, tmp_path: Path, sample_vocab
+):
+    host = await make_host()
+    good = server_checkpoint(tmp_path, sample_vocab, "good", seed=1)
+    await host.use("good", good)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(good.read_bytes()[:2000])  # cut short, as by a full disk
+    with pytest.raises(CheckpointError, match=r"bad\.pt"):
+        await host.use("bad", bad)
+    assert host.loaded_ids == ["good"]
+    with pytest.raises(KeyError):
+        await host.complete(GenerationRequest(seed="Hey", max_chars=12, model_id="bad"))
+    done = await host.complete(GenerationRequest(seed="Hey", max_chars=12, model_id="good"))
+    assert done.text.startswith("Hey")
+
+
+async def test_many_requests_for_a_cold_model_load_it_once(
+    make_host, tmp_path: Path, sample_vocab, caplog: pytest.LogCaptureFixture
+):
+    host = await make_host()
+    path = server_checkpoint(tmp_path, sample_vocab, "g1", seed=1)
+    with caplog.at_level(logging.INFO, logger="bot.model_host"):
+        assert await asyncio.gather(*(host.use("g1", path) for _ in range(5))) == ["g1"] * 5
+    assert sum("loaded model 'g1'" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_max_models_comes_from_the_settings(tiny_checkpoint: Path):
+    settings = load_settings({"MODEL_PATH": str(tiny_checkpoint), "MAX_LOADED_MODELS": "3"}, env_file=None)
+    assert ModelHost.from_settings(settings).max_models == 3
+    with pytest.raises(ValueError, match="max_models"):
+        ModelHost(tiny_checkpoint, max_models=0)
