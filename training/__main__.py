@@ -25,7 +25,9 @@ from training.export import add_export_parser, run_export
 
 def add_corpus_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
     group = parser.add_argument_group("corpus")
-    group.add_argument("--corpus", required=required, help="file of quotes")
+    group.add_argument(
+        "--corpus", "--db", required=required, help="file of quotes (--db: the bot's SQLite store)"
+    )
     group.add_argument("--format", choices=FORMATS, default=None, help="default: guessed from the file")
     group.add_argument("--blocks", action="store_true", help="text file: quotes separated by blank lines")
     group.add_argument("--speaker", default=None, help="play: only this speaker's speeches")
@@ -33,7 +35,9 @@ def add_corpus_options(parser: argparse.ArgumentParser, required: bool = True) -
     group.add_argument(
         "--where", action="append", default=None, metavar="COLUMN=VALUE", help="csv/jsonl: keep matching rows"
     )
-    group.add_argument("--guild-id", type=int, default=None, help="sqlite: only this guild's quotes")
+    group.add_argument(
+        "--guild-id", "--guild", type=int, default=None, help="sqlite: only this guild's quotes"
+    )
     group.add_argument("--min-votes", type=int, default=1, help="sqlite: votes that make a quote favoured")
     group.add_argument("--val-fraction", type=float, default=0.1, help="share of quotes held out (by hash)")
 

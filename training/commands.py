@@ -58,6 +58,7 @@ def read_corpus(args: argparse.Namespace, vocab: Vocab | None = None) -> tuple[l
         where=args.where,
         blocks=args.blocks,
         guild_id=args.guild_id,
+        min_votes=args.min_votes,
         vocab=vocab,
         stats=stats,
     )
