@@ -6,6 +6,9 @@
 Each line is a command, with or without the command prefix (``!quote Hey,`` or ``quote Hey,``).
 Lines go through the same ``QuoteService`` as the Discord cog, so every rule (options, seed
 checks, unknown characters) is the same; the console's own user is an owner, so it has no cooldown.
+Quotes are stored in ``DB_PATH`` like the bot's (no server, requester ``CONSOLE_USER_ID``), and the
+operator can list a server's favourites (``top SERVER_ID [n]``) and delete a person's data on request
+(``forget USER_ID``), through the same ``bot.favourites`` rules as ``!top`` and ``!forgetme``.
 Replies go to standard output, logs to standard error.
 """
 
@@ -14,15 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import threading
 from collections.abc import AsyncIterator
 from typing import TextIO
 
 from bot.errors import QuotebotError
+from bot.favourites import TOP_DEFAULT, Favourites, FavouritesError
 from bot.logging_setup import log_unexpected
 from bot.model_host import ModelHost
 from bot.service import QuoteService
 from bot.settings import Settings
+from bot.store import Store, StoreError
 
 CONSOLE_USER_ID = 0  # not a Discord id; the person at the terminal
 _log = logging.getLogger(__name__)
@@ -35,25 +41,32 @@ class StopConsole(Exception):
 class Console:
     """Turns one line of input into one reply, through the service."""
 
-    def __init__(self, service: QuoteService, prefix: str = "!"):
+    def __init__(self, service: QuoteService, prefix: str = "!", favourites: Favourites | None = None):
         self.service = service
         self.prefix = prefix
+        self.favourites = favourites  # None: no store, so no top or forget
 
     def help_text(self, command: str = "") -> str:
         """The list of commands, or one command's full help."""
         command = command.strip().lower().removeprefix(self.prefix)
         if command == "quote":
             return self.service.quote_help(self.prefix)
-        if command in ("help", "quit", "exit"):
-            return {
-                "help": "help [command]: the list of commands, or one command's help.",
-                "quit": "quit: leave the console (end of input does the same).",
-                "exit": "exit: leave the console (end of input does the same).",
-            }[command]
+        details = {
+            "help": "help [command]: the list of commands, or one command's help.",
+            "quit": "quit: leave the console (end of input does the same).",
+            "exit": "exit: leave the console (end of input does the same).",
+            "top": f"top SERVER_ID [n]: a server's {TOP_DEFAULT} (or n, at most 10) most favoured quotes.",
+            "forget": "forget USER_ID: delete a person's data as their !forgetme would (votes, added "
+            "quotes, seeds), for a request made outside Discord.",
+        }
+        if command in details:
+            return details[command]
         unknown = f"There is no command {command!r}.\n\n" if command else ""
         return unknown + (
             "Commands (with or without the prefix):\n"
             f"  {self.prefix}quote [seed] [--temp T] [--len N] [--rng S]   write a quote (help quote: more)\n"
+            f"  {self.prefix}top SERVER_ID [n]   a server's most favoured quotes\n"
+            f"  {self.prefix}forget USER_ID   delete a person's data (as their !forgetme)\n"
             f"  {self.prefix}help [command]   this list, or one command's help\n"
             "  quit   leave the console (or end the input, Ctrl-D)"
         )
@@ -73,16 +86,28 @@ class Console:
             raise StopConsole()
         if name == "help":
             return self.help_text(rest)
-        if name != "quote":
+        if name not in ("quote", "top", "forget"):
             return f"I don't know the command {name!r}; type help for the list."
         try:
-            result = await self.service.quote(user_id=CONSOLE_USER_ID, text=rest)
+            if name == "quote":
+                return (await self.service.quote(user_id=CONSOLE_USER_ID, text=rest)).reply
+            return await self._favourites_command(name, rest.split())
         except QuotebotError as exc:
             return str(exc)
         except Exception as exc:  # a bug: the log gets the traceback, the user the id
             error_id = log_unexpected(_log, exc, f"console command {name!r}")
             return f"Something went wrong on my side (error id {error_id}); the log has the details."
-        return result.reply
+
+    async def _favourites_command(self, name: str, words: list[str]) -> str:
+        """``top SERVER_ID [n]`` or ``forget USER_ID``."""
+        if self.favourites is None:
+            return "There is no quote database in this console, so there are no favourites."
+        numbers = [int(word) for word in words if word.isdigit()]
+        if len(numbers) != len(words) or not 1 <= len(words) <= (2 if name == "top" else 1):
+            raise FavouritesError(f"usage: {self.help_text(name).split(':')[0]} (whole numbers)")
+        if name == "top":
+            return await self.favourites.top(*numbers)
+        return await self.favourites.forget(numbers[0])
 
     async def run(self, lines: AsyncIterator[str], out: TextIO, interactive: bool = False) -> None:
         """Answer every line until the input ends or the user quits."""
@@ -119,14 +144,25 @@ async def read_lines(stream: TextIO) -> AsyncIterator[str]:
 
 
 async def run_console(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
-    """Load the model, answer commands from ``stdin`` until it ends, close everything; the exit status."""
-    host = ModelHost.from_settings(settings)
-    _log.info("loading the model from %s", settings.model_path)
-    await host.start()
-    service = QuoteService.from_settings(settings, host, owner_ids=settings.owner_ids | {CONSOLE_USER_ID})
+    """Open the store, load the model, answer commands from ``stdin`` until it ends, close everything;
+    the exit status (2 when the database cannot be opened)."""
     try:
-        await Console(service, settings.command_prefix).run(read_lines(stdin), stdout, stdin.isatty())
+        store = await Store.open(settings.db_path)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        host = ModelHost.from_settings(settings)
+        _log.info("loading the model from %s", settings.model_path)
+        await host.start()
+        owners = settings.owner_ids | {CONSOLE_USER_ID}
+        service = QuoteService.from_settings(settings, host, store, owner_ids=owners)
+        console = Console(service, settings.command_prefix, Favourites(store))
+        try:
+            await console.run(read_lines(stdin), stdout, stdin.isatty())
+        finally:
+            await service.close()
+            await host.close()
     finally:
-        await service.close()
-        await host.close()
+        await store.close()
     return 0

@@ -6,6 +6,7 @@ import io
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from bot.console import CONSOLE_USER_ID, Console, StopConsole, read_lines
+from bot.favourites import Favourites
 from bot.model_host import ModelHost
 from bot.service import QuoteService
+from bot.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -87,6 +90,45 @@ async def test_run_answers_each_line_and_stops_at_quit(console: Console):
     assert "never" not in out.getvalue()
 
 
+@pytest.fixture
+async def stored_console(tiny_checkpoint: Path, tmp_path: Path):
+    host = ModelHost(tiny_checkpoint, device="cpu")
+    await host.start()
+    async with await Store.open(tmp_path / "console.db") as store:
+        service = QuoteService(host, owner_ids={CONSOLE_USER_ID}, store=store)
+        yield Console(service, prefix="!", favourites=Favourites(store)), store
+    await host.close()
+
+
+async def test_console_quotes_are_stored_and_top_and_forget_work(stored_console):
+    console, store = stored_console
+    reply = await console.handle("!quote Hey, --rng 4")
+    stored = await store.quote(1)
+    assert stored is not None and reply.startswith(stored.text.rstrip()[:10])
+    assert (stored.guild_id, stored.channel_id, stored.requester_id, stored.seed) == (None, None, 0, "Hey,")
+    # A server's favourites, from a database the bot shares: a quote posted on Discord with a vote.
+    posted = await store.add_quote(
+        guild_id=5, channel_id=6, requester_id=7, seed="Hi", text="Hi there.", settings={}, model_version="v1"
+    )
+    await store.set_quote_message(posted, 6, 8)
+    await store.add_vote(posted, 9)
+    top = await console.handle("top 5")
+    assert "1. **1** Hi there. https://discord.com/channels/5/6/8" in top
+    assert "No favourites yet" in await console.handle("!top 6 3")
+    assert "deleted 1 vote" in await console.handle("forget 9")
+    assert "No favourites yet" in await console.handle("top 5")
+    assert "usage: top SERVER_ID [n]" in await console.handle("top")
+    assert "usage: forget USER_ID" in await console.handle("forget bob")
+    assert "1 to 10" in await console.handle("top 5 50")
+    assert "forget USER_ID" in await console.handle("help") and "request" in await console.handle(
+        "help forget"
+    )
+
+
+async def test_a_console_without_a_store_says_so(console: Console):
+    assert "no quote database" in await console.handle("top 5")
+
+
 def bot_process(env: dict[str, str], cwd: Path, *args: str, **popen) -> subprocess.Popen:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("DISCORD_")}
     full_env.update({"PYTHONPATH": str(REPO), "DEVICE": "cpu", **env})
@@ -141,3 +183,21 @@ def test_sigterm_stops_a_waiting_console_cleanly(tmp_path: Path, tiny_checkpoint
     _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_console_stores_in_db_path_and_a_bad_one_exits_2(tmp_path: Path, tiny_checkpoint: Path):
+    db = tmp_path / "data" / "quotes.db"
+    env = {"MODEL_PATH": str(tiny_checkpoint), "DB_PATH": str(db)}
+    proc = bot_process(env, tmp_path, "--console", stdin=subprocess.PIPE)
+    out, err = proc.communicate("!quote Hey, --rng 1\n", timeout=60)
+    assert out.startswith("Hey,")
+    assert proc.returncode == 0, err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT seed, requester_id FROM quotes").fetchall() == [("Hey,", CONSOLE_USER_ID)]
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    proc = bot_process({**env, "DB_PATH": str(folder)}, tmp_path, "--console", stdin=subprocess.PIPE)
+    _out, err = proc.communicate("!quote Hey,\n", timeout=60)
+    assert proc.returncode == 2
+    assert "is a folder" in err and "Traceback" not in err
