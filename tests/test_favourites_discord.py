@@ -232,3 +232,16 @@ async def test_a_seed_with_everyone_is_stored_verbatim_and_pings_nobody(discord_
     await server.user_sends(server.member, "!quoteinfo", reply_to=reply)
     info = await server.wait_for_message(server.channel, timeout=10)
     assert seed in info.content and not info.pings()
+
+
+async def test_a_slash_quote_is_stored_with_its_message_and_collects_votes(
+    discord_server: DiscordServer, bot
+):
+    server = discord_server
+    record = await server.run_slash_command(server.member, "quote", {"seed": "Hey, --len 60"})
+    reply = await server.wait_for_message(timeout=10)
+    assert reply in record.messages
+    quote = await stored_quote(bot, reply)
+    assert quote.requester_id == server.member.id and quote.seed == "Hey,"
+    await server.add_reaction(server.admin, reply, "⭐")
+    await eventually(lambda: bot.store.vote_count(quote.id), 1)
