@@ -1,0 +1,186 @@
+"""Judging a fine-tuned candidate against the model it would replace, before it may serve anyone.
+
+    python -m training.judge --candidate runs/guild.pt --current data/models/default.pt \\
+        --db quotebot.db --guild 1234 --min-votes 1 --json
+    python -m training.judge ... --margin 0.02 --loop-target 0.1      # also print the verdict
+
+Both models are scored on the same held-out text, in nats per character (each quote from its
+begin-of-quote, dropout off): a slice of the base corpus's validation side (``--base-corpus``, else the
+corpus the current checkpoint names, as fine-tuning replays it; never trained on, since replay draws
+from the training side only) and the server's held-out quotes (the same hash split fine-tuning used).
+Only quotes whose every character both models know are scored. Then both run the loop test
+(``training/loops.py``) on the same seeds with the same random streams and the bot's sampling chain.
+
+``decide`` turns the figures into a verdict: promote only if the candidate is not worse on the base
+text than the current model plus ``margin``, and loops on no more seeds than ``loop_target`` (or, when
+the current model is already above the target, no more than it does). Without base text to score on,
+the verdict is no: a model that might have forgotten how to write is not promoted by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from model.checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from model.generate import Generator
+from training.batching import encode_quotes
+from training.corpus import CorpusError, hash_unit, load_quotes, split_quotes
+from training.finetune import replay_source, split_new
+from training.loops import loop_rate, make_seeds
+from training.scoring import score_quotes
+
+BASE_QUOTES = 200  # base validation quotes scored (enough for a stable mean, quick on a CPU)
+LOOP_SEEDS = 24
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether to promote, and why, one reason per check."""
+
+    promote: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def known_by_all(quotes: Sequence[str], models: Sequence[LoadedModel]) -> list[str]:
+    """The quotes whose every character each model's vocabulary knows."""
+    return [q for q in quotes if all(not m.vocab.missing(q) for m in models)]
+
+
+def nats(loaded: LoadedModel, quotes: Sequence[str]) -> float | None:
+    """Mean nats per character of ``quotes`` under the model; None when there is nothing to score."""
+    if not quotes:
+        return None
+    return score_quotes(loaded.model, encode_quotes(list(quotes), loaded.vocab)).nats
+
+
+def base_slice(
+    current: LoadedModel, base_corpus: str | None, base_format: str | None, limit: int = BASE_QUOTES
+) -> tuple[str | None, list[str]]:
+    """(path, quotes): up to ``limit`` validation quotes of the base corpus, chosen by hash (stable)."""
+    options = argparse.Namespace(replay_corpus=base_corpus, replay_format=base_format)
+    path, fmt, speaker = replay_source(options, current.metadata)
+    if path is None or not Path(path).is_file():
+        return None, []
+    quotes = load_quotes(path, fmt, speaker=speaker, vocab=current.vocab)
+    _, val = split_quotes(quotes, current.metadata.get("val_fraction", 0.1))
+    return path, sorted(val, key=hash_unit)[:limit]
+
+
+def judge(
+    candidate: LoadedModel,
+    current: LoadedModel,
+    guild_quotes: Sequence[str],
+    base_quotes: Sequence[str],
+    max_chars: int = 400,
+    seeds: int = LOOP_SEEDS,
+) -> dict:
+    """The figures of one comparison (see the module docstring); plain JSON values."""
+    both = (candidate, current)
+    base = known_by_all(base_quotes, both)
+    guild = known_by_all(guild_quotes, both)
+    figures: dict = {
+        "base_quotes": len(base),
+        "base_current_nats": nats(current, base),
+        "base_candidate_nats": nats(candidate, base),
+        "guild_quotes": len(guild),
+        "guild_current_nats": nats(current, guild),
+        "guild_candidate_nats": nats(candidate, guild),
+    }
+    texts = list(guild) + list(base)
+    loop_seeds = [s for s in make_seeds(texts, seeds, current.vocab) if not candidate.vocab.missing(s)]
+    for name, loaded in (("current", current), ("candidate", candidate)):
+        rate, _ = loop_rate(Generator(loaded.model, loaded.vocab), loop_seeds, max_chars, rng_seed=0)
+        figures[f"loop_{name}"] = rate
+    figures.update({"loop_seeds": len(loop_seeds), "loop_max_chars": max_chars})
+    return figures
+
+
+def decide(figures: dict, margin: float, loop_target: float) -> Verdict:
+    """Promote only if the base text is not worse than ``margin`` and the loop rate stays in its target."""
+    reasons = []
+    ok = True
+    current, candidate = figures.get("base_current_nats"), figures.get("base_candidate_nats")
+    if current is None or candidate is None:
+        ok = False
+        reasons.append("no base text to check against (set RETRAIN_BASE_CORPUS, or --base-corpus)")
+    else:
+        worse = not candidate <= current + margin  # also false for NaN: a broken score never passes
+        ok &= not worse
+        verb = "worse than" if worse else "within"
+        reasons.append(
+            f"base text: {candidate:.3f} nats/char against {current:.3f} now ({verb} the margin {margin:g})"
+        )
+    loops, before = figures["loop_candidate"], figures["loop_current"]
+    allowed = max(loop_target, before)  # a current model above the target must at least not get worse
+    too_loopy = not loops <= allowed
+    ok &= not too_loopy
+    reasons.append(
+        f"loops on {loops:.0%} of {figures['loop_seeds']} seeds (now {before:.0%}, target {loop_target:.0%})"
+        + (": too many" if too_loopy else "")
+    )
+    return Verdict(ok, reasons)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from training.__main__ import add_corpus_options  # the same corpus options as finetune
+
+    parser = argparse.ArgumentParser(prog="python -m training.judge", description=__doc__.splitlines()[0])
+    parser.add_argument("--candidate", required=True, help="the fine-tuned checkpoint")
+    parser.add_argument("--current", required=True, help="the checkpoint serving now (its parent)")
+    add_corpus_options(parser)
+    parser.add_argument("--base-corpus", default=None, help="default: the corpus the current model names")
+    parser.add_argument("--base-format", default=None, help="format of --base-corpus (default: guessed)")
+    parser.add_argument("--max-chars", type=int, default=400, help="length cap of the loop test")
+    parser.add_argument("--seeds", type=int, default=LOOP_SEEDS, help="seeds of the loop test")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    parser.add_argument("--margin", type=float, default=None, help="with --loop-target: print a verdict")
+    parser.add_argument("--loop-target", type=float, default=None)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        current = load_checkpoint(args.current)
+        candidate = load_checkpoint(args.candidate)
+        guild = load_quotes(
+            args.corpus, args.format, speaker=args.speaker, column=args.column, where=args.where,
+            blocks=args.blocks, guild_id=args.guild_id, min_votes=args.min_votes, vocab=current.vocab,
+        )  # fmt: skip
+        _, guild_val = split_new(guild, args.val_fraction)  # the side fine-tuning held out
+        base_path, base = base_slice(current, args.base_corpus, args.base_format)
+        figures = {
+            "base_corpus": base_path,
+            **judge(candidate, current, guild_val, base, args.max_chars, args.seeds),
+        }
+    except (CorpusError, CheckpointError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.margin is not None and args.loop_target is not None:
+        verdict = decide(figures, args.margin, args.loop_target)
+        figures.update({"promote": verdict.promote, "reasons": verdict.reasons})
+    if args.json:
+        # NaN is not JSON: a broken score is written as null, which decide() refuses.
+        clean = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in figures.items()
+        }
+        print(json.dumps({"event": "judged", **clean}), flush=True)
+    else:
+        for key, value in figures.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
