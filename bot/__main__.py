@@ -26,7 +26,9 @@ import discord
 
 from bot.console import run_console
 from bot.logging_setup import setup_logging
+from bot.migrations import MigrationError
 from bot.settings import Settings, SettingsError, load_settings
+from bot.store_records import StoreError
 from model.checkpoint import CheckpointError
 from model.device import DeviceError
 
@@ -97,7 +99,7 @@ def run(main: Coroutine[Any, Any, int], settings: Settings) -> int:
         return asyncio.run(main)
     except KeyboardInterrupt:
         return 0
-    except (CheckpointError, DeviceError) as exc:
+    except (CheckpointError, DeviceError, StoreError, MigrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except discord.LoginFailure:

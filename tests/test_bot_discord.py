@@ -271,6 +271,22 @@ async def test_wrong_token_ends_with_a_clear_message(
 
 
 @pytest.mark.slow
+async def test_a_damaged_database_file_ends_with_one_clear_line(
+    discord_server: DiscordServer, mention_checkpoint: Path, tmp_path: Path
+):
+    damaged = tmp_path / "quotes.db"
+    damaged.write_text("this is not an SQLite database, just words " * 20)
+    env = subprocess_env(discord_server, mention_checkpoint, DB_PATH=str(damaged))
+    proc = await run_bot_process(env, tmp_path)
+    _out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2, err.decode()
+    assert "Traceback" not in err.decode()
+    error_lines = [line for line in err.decode().splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "quotes.db" in error_lines[0] and "not a database" in error_lines[0]
+    assert damaged.read_text().startswith("this is not an SQLite database")  # left as it was
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "ctrl-c"])
 async def test_python_m_bot_answers_and_stops_cleanly_on_a_signal(
     discord_server: DiscordServer, mention_checkpoint: Path, tmp_path: Path, stop: signal.Signals
