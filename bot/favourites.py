@@ -242,6 +242,7 @@ class Favourites:
         parts = [
             f"deleted {_plural(result.votes_deleted, 'vote')}",
             f"deleted {_plural(result.source_quotes_deleted, 'added quote')}",
+            f"deleted {_plural(result.quotes_deleted, 'quote')} you asked for that nobody favoured",
             f"removed your seed from {_plural(result.seeds_blanked, 'quote')} you asked for",
             f"unlinked you from {_plural(result.quotes_unlinked, 'quote')} you asked for",
         ]
@@ -250,6 +251,6 @@ class Favourites:
         if result.schedules_unlinked:
             parts.append(f"unlinked you from {_plural(result.schedules_unlinked, 'schedule')}")
         return (
-            "Done: I " + ", ".join(parts) + ". The quotes stay as they were posted (opening words included) "
-            "with others' votes, but nothing links them to you any more."
+            "Done: I " + ", ".join(parts) + ". Quotes that others favoured stay as they were posted (opening "
+            "words included) with their votes, but nothing links them to you any more."
         )

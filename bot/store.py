@@ -244,13 +244,18 @@ class Store(Database):
     async def forget_user(self, user_id: int) -> ForgetResult:
         """Delete what the store holds about ``user_id``, in one transaction.
 
-        Their votes and the source quotes they added are deleted; on quotes they asked for, the seed is
-        blanked and the requester unlinked (the quote, the bot's own output, stays with others' votes).
-        A table added later that holds user ids must be handled here; the tests scan every column.
+        Their votes and the source quotes they added are deleted. Quotes they asked for that nobody else
+        favoured are deleted whole (their text begins with the seed the user typed); quotes that others
+        favoured stay, as the community's, with the seed blanked and the requester unlinked, though their
+        text still begins with the seed's words. A table added later that holds user ids must be handled
+        here; the tests scan every column.
         """
         uid = (check_id("user_id", user_id),)
         steps = {
             "votes_deleted": "DELETE FROM votes WHERE user_id = ?",
+            # After their own votes are gone: a quote with no vote left is theirs alone.
+            "quotes_deleted": "DELETE FROM quotes WHERE requester_id = ? "
+            "AND NOT EXISTS (SELECT 1 FROM votes WHERE votes.quote_id = quotes.id)",
             "seeds_blanked": "UPDATE quotes SET seed = NULL WHERE requester_id = ? AND seed IS NOT NULL",
             "quotes_unlinked": "UPDATE quotes SET requester_id = NULL WHERE requester_id = ?",
             "source_quotes_deleted": "DELETE FROM source_quotes WHERE added_by = ?",

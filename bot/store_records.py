@@ -67,6 +67,7 @@ class ForgetResult:
     """What ``Store.forget_user`` changed, one count per kind."""
 
     votes_deleted: int
+    quotes_deleted: int
     seeds_blanked: int
     quotes_unlinked: int
     source_quotes_deleted: int
@@ -77,6 +78,7 @@ class ForgetResult:
     def total(self) -> int:
         return (
             self.votes_deleted
+            + self.quotes_deleted
             + self.seeds_blanked
             + self.quotes_unlinked
             + self.source_quotes_deleted

@@ -227,17 +227,31 @@ async def test_forget_reports_counts_and_leaves_no_trace(favourites: Favourites,
         model_version="default",
     )
     await store.set_quote_message(own, CHANNEL, 300)
+    unloved = await store.add_quote(
+        guild_id=GUILD,
+        channel_id=CHANNEL,
+        requester_id=forgetful,
+        seed="Lonelyseed",
+        text="Lonelyseed that only they ever voted for.",
+        settings={},
+        model_version="default",
+    )
+    await store.set_quote_message(unloved, CHANNEL, 302)
+    await react(favourites, 302, user=forgetful)
     other = await post(store, 301)
     await react(favourites, 300, user=forgetful)
     await react(favourites, 301, user=forgetful)
     await react(favourites, 300, user=5)
     await favourites.add_source_quote(GUILD, forgetful, "A line only they wrote.", allowed=True)
     reply = await favourites.forget(forgetful)
-    assert "deleted 2 votes" in reply and "deleted 1 added quote" in reply
+    assert "deleted 3 votes" in reply and "deleted 1 added quote" in reply
+    assert "deleted 1 quote you asked for that nobody favoured" in reply
     assert "removed your seed from 1 quote" in reply and "unlinked you from 1 quote" in reply
     for trace in (forgetful, "A line only they wrote."):
         assert cells_holding(Path(store.path), trace) == []
-    # The seed is gone from its column; the quote stays as posted, with the other member's vote.
+    # The quote nobody else favoured is gone whole, seed and all.
+    assert await store.quote(unloved) is None and cells_holding(Path(store.path), "Lonelyseed") == []
+    # The favoured one stays as posted, with the other member's vote; its seed column is blanked.
     assert cells_holding(Path(store.path), "Secretseed") == ["quotes.text"]
     kept = await store.quote(own)
     assert kept is not None and kept.seed is None and kept.requester_id is None and kept.votes == 1

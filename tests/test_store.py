@@ -278,19 +278,22 @@ async def test_forget_user_leaves_nothing_of_them_behind(store: Store, db_path: 
 
     counts = (
         result.votes_deleted,
+        result.quotes_deleted,
         result.seeds_blanked,
         result.quotes_unlinked,
         result.source_quotes_deleted,
         result.retrains_unlinked,
         result.schedules_unlinked,
     )
-    assert counts == (2, 3, 3, 2, 1, 1)
-    assert result.total == 12
+    # theirs[0] was favoured by user 3 and stays; theirs[1] and theirs[2] had no votes and go whole.
+    assert counts == (2, 2, 1, 1, 2, 1, 1)
+    assert result.total == 10
     assert cells_mentioning(db_path, str(FORGOTTEN)) == []
-    assert cells_mentioning(db_path, "My secret 1") == [("quotes", "text", 1)]  # the bot's post itself stays
-    for qid in theirs:
-        quote = await store.quote(qid)
-        assert quote is not None and quote.seed is None and quote.requester_id is None
+    assert cells_mentioning(db_path, "My secret 1") == []  # nobody favoured it: deleted whole
+    assert cells_mentioning(db_path, "My secret 0") == [("quotes", "text", 1)]  # favoured by others: stays
+    kept = await store.quote(theirs[0])
+    assert kept is not None and kept.seed is None and kept.requester_id is None
+    assert [await store.quote(qid) for qid in theirs[1:]] == [None, None]
     # Everyone else's data is untouched: their vote on the forgotten user's quote counts still.
     assert await store.vote_count(theirs[0]) == 1 and await store.vote_count(others) == 1
     assert (await store.quote(others)).seed == "Hey,"  # type: ignore[union-attr]

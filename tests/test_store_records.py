@@ -68,7 +68,8 @@ def test_ids_counts_and_texts() -> None:
 
 
 def test_forget_result_total() -> None:
-    assert ForgetResult(1, 2, 3, 4).total == 10
+    assert ForgetResult(1, 2, 3, 4, 5).total == 15
+    assert ForgetResult(1, 2, 3, 4, 5, retrains_unlinked=6, schedules_unlinked=7).total == 28
 
 
 def test_errors_meant_for_users_are_quotebot_errors() -> None:
