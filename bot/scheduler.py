@@ -15,7 +15,6 @@ resumes its rhythm (``Rhythm.next_after_downtime``). ``clock`` is injectable, so
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from typing import Any
 from bot.errors import BusyError, QuotebotError, SeedTooLongError, ShuttingDownError, UnknownCharsError
 from bot.logging_setup import log_unexpected
 from bot.model_host import GenerationRequest
+from bot.quote_log import quote_settings
 from bot.schedules_store import Schedule, ScheduleStore
 from bot.service import DEFAULT_TEMPERATURE, RNG_LIMIT, QuoteService
 from model.sampling import SamplingConfig
@@ -121,15 +121,11 @@ class ServiceGenerator:
                     break
             else:
                 raise NothingToSayError()
-        settings = {
-            **dataclasses.asdict(self.sampling),
-            "max_chars": service.max_quote_chars,
-            "rng_seed": rng_seed,
-            "stopped": completion.stopped,
-            "schedule_id": schedule.id,
-        }
+        # Stored as the service stores a user's quote, plus which schedule wrote it.
+        settings = quote_settings(self.sampling, service.max_quote_chars, rng_seed, completion.stopped)
+        settings["schedule_id"] = schedule.id
         message = service.format_reply(schedule.seed, completion)
-        return Generated(text=text, message=message, settings=settings, model_version=model_id)
+        return Generated(text, message, settings, service.model_version(model_id))
 
 
 @dataclass
