@@ -15,6 +15,7 @@ resumes its rhythm (``Rhythm.next_after_downtime``). ``clock`` is injectable, so
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -88,23 +89,29 @@ class ServiceGenerator:
         self.sampling = SamplingConfig(temperature=temperature)
         self.attempts = attempts
 
-    def check_seed(self, guild_id: int | None, seed: str) -> str:
-        """The seed as the model will be fed it; a QuotebotError naming the problem if it cannot be used."""
+    async def model_id(self, guild_id: int | None) -> str:
+        """The model that writes for this server, as the service chooses it for users' quotes."""
+        chosen = self.service.model_for(guild_id)
+        # model_for turns into a coroutine once servers get their own (loaded on demand) models.
+        return await chosen if inspect.isawaitable(chosen) else chosen
+
+    async def check_seed(self, guild_id: int | None, seed: str) -> tuple[str, str]:
+        """The model id and the seed as that model will be fed it; a QuotebotError naming the problem
+        if the seed cannot be used."""
         service = self.service
         if len(seed) > service.max_seed_chars:
             raise SeedTooLongError(len(seed), service.max_seed_chars)
-        vocab = service.host.vocab(service.model_for(guild_id))
+        model_id = await self.model_id(guild_id)
         try:
-            model_seed = vocab.prepare_seed(seed, service.unknown_policy)
+            model_seed = service.host.vocab(model_id).prepare_seed(seed, service.unknown_policy)
         except UnknownCharactersError as exc:
             raise UnknownCharsError(exc.chars, str(exc)) from None
-        return model_seed
+        return model_id, model_seed
 
     async def __call__(self, schedule: Schedule) -> Generated:
         service = self.service
         async with service.track():  # ShuttingDownError once the bot is closing
-            model_seed = self.check_seed(schedule.guild_id, schedule.seed)
-            model_id = service.model_for(schedule.guild_id)
+            model_id, model_seed = await self.check_seed(schedule.guild_id, schedule.seed)
             for _ in range(self.attempts):
                 # A drawn RNG seed is stored, so every scheduled quote can be written again.
                 rng_seed = secrets.randbelow(RNG_LIMIT)

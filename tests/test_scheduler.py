@@ -291,11 +291,11 @@ async def test_a_closing_bot_posts_nothing_and_keeps_the_run_due(
 
 async def test_the_seed_check_names_the_problem(service: QuoteService) -> None:
     generator = ServiceGenerator(service)
-    assert generator.check_seed(GUILD, "Hey,") == "Hey,"
+    assert await generator.check_seed(GUILD, "Hey,") == ("default", "Hey,")
     with pytest.raises(SeedTooLongError, match="41 characters"):
-        generator.check_seed(GUILD, "a" * 41)
+        await generator.check_seed(GUILD, "a" * 41)
     with pytest.raises(UnknownCharsError, match="snowman"):
-        generator.check_seed(GUILD, "Hi \u2603")
+        await generator.check_seed(GUILD, "Hi \u2603")
 
 
 def test_a_naive_clock_is_refused(schedules: ScheduleStore, channels: Channels) -> None:

@@ -171,7 +171,7 @@ class Schedules(commands.Cog):
             rhythm, seed = parse_schedule(rule, now)
         except ScheduleError as exc:
             raise ScheduleCommandError(f"that schedule won't work: {exc}.") from None
-        self.generator.check_seed(ctx.guild.id, seed)
+        await self.generator.check_seed(ctx.guild.id, seed)
         if not channel.permissions_for(ctx.guild.me).send_messages:
             raise ScheduleCommandError(f"I can't send messages in {channel.mention}; allow me there first.")
         try:
