@@ -31,6 +31,7 @@ from bot.errors import (
     ShuttingDownError,
     UnknownCharsError,
 )
+from bot.guild_models import GuildModels
 from bot.model_host import DEFAULT_MODEL_ID, GenerationRequest, ModelHost
 from bot.quote_log import QuoteLog, quote_settings
 from bot.settings import Settings
@@ -190,8 +191,11 @@ class QuoteService:
         unknown_policy: UnknownPolicy = UnknownPolicy.REPLACE,
         clock: Callable[[], float] = time.monotonic,
         store: Store | None = None,
+        guild_models: GuildModels | None = None,
     ):
         self.host = host
+        # Each server's own promoted model (bot/guild_models.py); None: the default model everywhere.
+        self.guild_models = guild_models
         self.quote_log = QuoteLog(store) if store is not None else None
         self.max_seed_chars = max_seed_chars
         self.max_quote_chars = max_quote_chars
@@ -235,9 +239,11 @@ class QuoteService:
             f"A seed may be up to {self.max_seed_chars} characters. As a slash command: /quote seed: Hey,"
         )
 
-    def model_for(self, guild_id: int | None) -> str:
-        """Which loaded model answers in a guild (one shared model for now)."""
-        return DEFAULT_MODEL_ID
+    async def model_for(self, guild_id: int | None) -> str:
+        """Which model answers in a guild: its own promoted version (loaded if needed), else the default."""
+        if self.guild_models is None or guild_id is None:
+            return DEFAULT_MODEL_ID
+        return await self.guild_models.model_id(guild_id)
 
     async def quote(
         self, user_id: int, text: str = "", guild_id: int | None = None, channel_id: int | None = None
@@ -253,7 +259,7 @@ class QuoteService:
         options = parse_options(raw_options, self.max_quote_chars)
         if len(seed) > self.max_seed_chars:
             raise SeedTooLongError(len(seed), self.max_seed_chars)
-        model_id = self.model_for(guild_id)
+        model_id = await self.model_for(guild_id)
         try:
             model_seed = self.host.vocab(model_id).prepare_seed(seed, self.unknown_policy)
         except UnknownCharactersError as exc:

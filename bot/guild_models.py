@@ -1,0 +1,82 @@
+"""Which model answers in each server: its current version, loaded through the host, past a bad file.
+
+    guild_models = GuildModels(versions, host)
+    model_id = await guild_models.model_id(guild_id)     # "default" where no version was promoted
+    await guild_models.activate(guild_id)                 # after a promotion or a rollback
+
+Each server's lineage (its current version, that version's parent, ...) is read from the store once and
+kept. A version whose file the model host refuses (any ``CheckpointError``: missing, truncated, not a
+checkpoint) is logged, remembered as bad with the reason, and passed over for its parent, down to the
+bundled model, so a damaged file never stops a server's quotes; ``!model`` reports it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from bot.model_host import DEFAULT_MODEL_ID, ModelHost
+from bot.model_versions import ModelVersion, ModelVersions
+from model.checkpoint import CheckpointError
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What serves a server now: a version (None: the bundled model) and the versions passed over."""
+
+    version: ModelVersion | None
+    skipped: list[tuple[ModelVersion, str]] = field(default_factory=list)  # (bad version, why)
+
+    @property
+    def model_id(self) -> str:
+        return self.version.model_id if self.version else DEFAULT_MODEL_ID
+
+
+class GuildModels:
+    """Resolves a server to a loaded model, caching each server's lineage."""
+
+    def __init__(self, versions: ModelVersions, host: ModelHost):
+        self.versions = versions
+        self.host = host
+        self._lineage: dict[int, list[ModelVersion]] = {}
+        self.bad: dict[int, str] = {}  # version id -> why its file was refused
+
+    async def model_id(self, guild_id: int | None) -> str:
+        """The host's model id for a server (loading it if needed); the default model outside servers."""
+        return (await self.serving(guild_id)).model_id
+
+    async def serving(self, guild_id: int | None) -> Serving:
+        """The first loadable version of the server's lineage, and the bad ones passed over."""
+        if guild_id is None:
+            return Serving(None)
+        lineage = self._lineage.get(guild_id)
+        if lineage is None:
+            lineage = await self.versions.lineage(guild_id)
+            self._lineage[guild_id] = lineage
+        skipped: list[tuple[ModelVersion, str]] = []
+        for version in lineage:
+            if version.id not in self.bad:
+                try:
+                    await self.host.use(version.model_id, self.versions.file_of(version))
+                    return Serving(version, skipped)
+                except CheckpointError as exc:
+                    self.bad[version.id] = str(exc)
+                    _log.error(
+                        "server %d: model version %d refused at load, an earlier one serves instead: %s",
+                        guild_id,
+                        version.number,
+                        exc,
+                    )
+            skipped.append((version, self.bad[version.id]))
+        return Serving(None, skipped)
+
+    def forget(self, guild_id: int) -> None:
+        """Drop the cached lineage: the store's ``guild_models`` row for the server changed."""
+        self._lineage.pop(guild_id, None)
+
+    async def activate(self, guild_id: int) -> Serving:
+        """Re-read the server's lineage and load what now serves it (between two batches)."""
+        self.forget(guild_id)
+        return await self.serving(guild_id)
