@@ -103,6 +103,14 @@ def judge(
     return figures
 
 
+def trained_on(candidate: LoadedModel) -> dict:
+    """What the candidate's checkpoint says about its training, for the record."""
+    meta = candidate.metadata
+    names = {"corpus_quotes": "quotes", "replay_quotes": "replayed", "steps": "steps", "val_nats": "val_nats"}
+    names.update({"training_seconds": "seconds", "parent_val_nats": "parent_val_nats"})
+    return {f"trained_{short}": meta[key] for key, short in names.items() if key in meta}
+
+
 def decide(figures: dict, margin: float, loop_target: float) -> Verdict:
     """Promote only if the base text is not worse than ``margin`` and the loop rate stays in its target."""
     reasons = []
@@ -163,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = {
             "base_corpus": base_path,
             **judge(candidate, current, guild_val, base, args.max_chars, args.seeds),
+            **trained_on(candidate),
         }
     except (CorpusError, CheckpointError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
