@@ -39,19 +39,19 @@ GUILD, OTHER_GUILD = 111, 222
 ADMIN, MEMBER = 7, 8
 
 
-async def fill_store(store: Store, sample_quotes: list[str]) -> None:
-    """Guild 111: 10 quotes with 2 votes, 10 with 1, 6 added source quotes. Guild 222: 5 with 3 votes."""
-    plan = [(GUILD, q, 2) for q in sample_quotes[0:10]] + [(GUILD, q, 1) for q in sample_quotes[10:20]]
+async def fill_store(store: Store, sample_quotes: list[str], guild: int = GUILD) -> None:
+    """``guild``: 10 quotes with 2 votes, 10 with 1, 6 added source quotes. Guild 222: 5 with 3 votes."""
+    plan = [(guild, q, 2) for q in sample_quotes[0:10]] + [(guild, q, 1) for q in sample_quotes[10:20]]
     plan += [(OTHER_GUILD, q, 3) for q in sample_quotes[100:105]]
-    for guild, text, votes in plan:
+    for quote_guild, text, votes in plan:
         quote_id = await store.add_quote(
-            guild_id=guild, channel_id=1, requester_id=MEMBER, seed=text[:4], text=text,
+            guild_id=quote_guild, channel_id=1, requester_id=MEMBER, seed=text[:4], text=text,
             settings={"temperature": 0.8}, model_version="default",
         )  # fmt: skip
         for voter in range(votes):
             await store.add_vote(quote_id, user_id=1000 + voter)
     for text in sample_quotes[200:206]:
-        await store.add_source_quote(GUILD, ADMIN, text)
+        await store.add_source_quote(guild, ADMIN, text)
 
 
 @pytest.fixture

@@ -1,0 +1,174 @@
+"""Each server's own model: ``!retrain`` (``status``, ``cancel``), ``!model`` and ``!rollback``.
+
+Intents: guilds, and message content for the prefix commands. A thin adapter: permissions are checked and
+messages sent and edited here; runs are ``bot.retrain``'s, versions ``bot.model_versions``'s, and which
+model serves a server ``bot.guild_models``'s (this extension hands that to the quote service, so quotes
+in a server come from its own model). ``!retrain``, ``!retrain cancel`` and ``!rollback`` need the Manage
+Server permission, or a bot owner (``OWNER_IDS``). A run's progress edits one status message. Runs that
+were still running when the bot stopped are marked interrupted in ``cog_load`` (which discord.py runs in
+``setup_hook``) and their status messages say so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot.cogs import reply
+from bot.errors import QuotebotError
+from bot.guild_models import GuildModels
+from bot.model_versions import ModelVersions, RetrainRefusedError, RetrainRun
+from bot.retrain import RetrainConfig, Retrainer
+from bot.retrain_progress import RunUpdate
+from bot.retrain_text import interrupted_text, model_text
+from bot.service import fit_message
+from training.metrics import plot_path_for
+
+if TYPE_CHECKING:
+    from bot.app import QuoteBotMixin
+
+_log = logging.getLogger(__name__)
+
+
+class NeedsAdminError(commands.CheckFailure, QuotebotError):
+    """The author may not change this server's model (a QuotebotError: the error handler shows the text)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"only members with the Manage Server permission (or the bot's owners) can {what}.")
+
+
+class Models(commands.Cog):
+    """This server's own model: retrain it from favoured and added quotes, see it, roll it back."""
+
+    def __init__(
+        self, bot: QuoteBotMixin, versions: ModelVersions, guild_models: GuildModels, retrainer: Retrainer
+    ):
+        self.bot = bot
+        self.versions = versions
+        self.guild_models = guild_models
+        self.retrainer = retrainer
+        self._notes: set[asyncio.Task[None]] = set()
+
+    async def cog_load(self) -> None:
+        interrupted = await self.retrainer.start_up()
+        if interrupted:
+            _log.warning(
+                "marked %d retrain run(s) interrupted: the bot stopped while they ran", len(interrupted)
+            )
+            task = asyncio.create_task(self._say_interrupted(interrupted), name="retrain-interrupted-notes")
+            self._notes.add(task)
+            task.add_done_callback(self._notes.discard)
+
+    async def cog_unload(self) -> None:
+        await self.retrainer.close()  # children stopped; their runs read 'interrupted' at the next start
+
+    async def _say_interrupted(self, runs: list[RetrainRun]) -> None:
+        for run in runs:
+            if run.channel_id is None or run.status_message_id is None:
+                continue
+            message = self.bot.get_partial_messageable(run.channel_id).get_partial_message(
+                run.status_message_id
+            )
+            with contextlib.suppress(discord.HTTPException):  # deleted, or no access any more
+                await message.edit(content=interrupted_text(run))
+
+    def require_admin(self, ctx: commands.Context, what: str) -> int:
+        """The server's id, if the author has Manage Server or owns the bot; else ``NeedsAdminError``."""
+        if ctx.guild is None:
+            raise commands.NoPrivateMessage()
+        author = ctx.author
+        is_admin = isinstance(author, discord.Member) and author.guild_permissions.manage_guild
+        if not is_admin and author.id not in self.bot.settings.owner_ids:
+            raise NeedsAdminError(what)
+        return ctx.guild.id
+
+    @commands.group(name="retrain", invoke_without_command=True)
+    @commands.guild_only()
+    async def retrain(self, ctx: commands.Context) -> None:
+        """Teach this server's model from its favoured and added quotes (Manage Server).
+
+        The new model serves this server only, and only if it is not worse than the current one on
+        held-out text and does not loop more; otherwise nothing changes. One message shows the progress.
+        `retrain status` shows how it goes, `retrain cancel` stops it, `rollback` undoes a retrain.
+        """
+        guild_id = self.require_admin(ctx, "retrain this server's model")
+        status = await ctx.send(
+            "Checking this server's quotes...", reference=ctx.message.to_reference(fail_if_not_exists=False)
+        )
+
+        async def show(update: RunUpdate) -> None:
+            await status.edit(content=fit_message(update.text))
+
+        try:
+            handle = await self.retrainer.start(guild_id, ctx.author.id, ctx.channel.id, on_update=show)
+        except QuotebotError as exc:
+            await status.edit(content=fit_message(f"No retrain: {exc}"))
+            return
+        await self.versions.set_status_message(handle.run.id, ctx.channel.id, status.id)
+
+    @retrain.command(name="status")
+    async def retrain_status(self, ctx: commands.Context) -> None:
+        """How this server's retrain is going, or how the last one ended."""
+        assert ctx.guild is not None
+        handle = self.retrainer.active(ctx.guild.id)
+        if handle is not None:
+            text = handle.latest.text if handle.latest else f"Retrain #{handle.run.id} is starting."
+        else:
+            run = await self.versions.latest_run(ctx.guild.id)
+            text = "No retrain has run in this server yet."
+            if run is not None:
+                text = run.detail or f"Retrain #{run.id}: {run.status}."
+        await reply(ctx, fit_message(text))
+
+    @retrain.command(name="cancel")
+    async def retrain_cancel(self, ctx: commands.Context) -> None:
+        """Stop this server's retrain; the current model keeps serving (Manage Server)."""
+        guild_id = self.require_admin(ctx, "cancel a retrain")
+        handle = await self.retrainer.cancel(guild_id, by=ctx.author.id)
+        assert handle.task is not None
+        final = await asyncio.wait_for(asyncio.shield(handle.task), 30)
+        await reply(ctx, fit_message(final.text))
+
+    @commands.command(name="model")
+    @commands.guild_only()
+    async def model(self, ctx: commands.Context) -> None:
+        """This server's model: its version, where it came from, what it learnt from, its scores."""
+        assert ctx.guild is not None
+        serving = await self.guild_models.serving(ctx.guild.id)
+        version = serving.version
+        parent = await self.versions.version(version.parent_id) if version and version.parent_id else None
+        text = model_text(serving, parent, self.bot.settings.model_path.name)
+        curve = plot_path_for(self.versions.file_of(version)) if version else None
+        files = [discord.File(curve, filename="loss-curve.png")] if curve and curve.is_file() else []
+        reference = ctx.message.to_reference(fail_if_not_exists=False)
+        await ctx.send(fit_message(text), files=files, reference=reference)
+
+    @commands.command(name="rollback")
+    @commands.guild_only()
+    async def rollback(self, ctx: commands.Context) -> None:
+        """Go back to the model this server used before its last retrain (Manage Server)."""
+        guild_id = self.require_admin(ctx, "roll back this server's model")
+        handle = self.retrainer.active(guild_id)
+        if handle is not None:
+            raise RetrainRefusedError(f"retrain #{handle.run.id} is running; `retrain cancel` it first.")
+        before = await self.versions.current(guild_id)
+        await self.versions.rollback(guild_id)
+        serving = await self.guild_models.activate(guild_id)
+        now = f"version {serving.version.number}" if serving.version else "the bundled model"
+        kept = f" (version {before.number} stays on disk)" if before else ""
+        await reply(ctx, f"Rolled back: {now} now serves this server{kept}.")
+
+
+async def setup(bot: QuoteBotMixin) -> None:
+    """The extension entry point: per-server models for the quote service, and the model commands."""
+    assert bot.store is not None and bot.host is not None and bot.service is not None  # opened in setup_hook
+    versions = ModelVersions(bot.store, bot.settings.models_dir)
+    guild_models = GuildModels(versions, bot.host)
+    bot.service.guild_models = guild_models  # quotes in a server now come from its own model
+    retrainer = Retrainer(RetrainConfig.from_settings(bot.settings), bot.store, versions, guild_models)
+    await bot.add_cog(Models(bot, versions, guild_models, retrainer))  # type: ignore[attr-defined]
