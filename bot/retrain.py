@@ -307,7 +307,10 @@ class Retrainer:
                 destination.unlink(missing_ok=True)
             raise
         if self.guild_models is not None:
-            serving = await self.guild_models.activate(run.guild_id)
-            if serving.version is None or serving.version.id != version.id:
-                _log.error("retrain %d: version %d was promoted but could not be loaded", run.id, number)
+            try:  # promoted whatever happens here: a model that will not load is passed over, and logged
+                serving = await self.guild_models.activate(run.guild_id)
+                if serving.version is None or serving.version.id != version.id:
+                    _log.error("retrain %d: version %d was promoted but could not be loaded", run.id, number)
+            except QuotebotError as exc:  # the host is shutting down: the next start loads it
+                _log.warning("retrain %d: version %d not loaded now: %s", run.id, number, exc)
         return version
