@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from model.network import CharLSTM, ModelConfig
+from model.network import FAST_TANH_MIN_ELEMENTS, CharLSTM, ModelConfig, _fast_tanh
 
 
 def test_forward_shapes_and_init_state():
@@ -102,3 +102,22 @@ def test_cell_path_with_gradients_matches_and_lets_them_flow():
     torch.testing.assert_close(logits, fused, rtol=0, atol=1e-5)
     logits.sum().backward()
     assert model.lstm.weight_hh_l1.grad is not None and model.embed.weight.grad is not None
+
+
+def test_fast_tanh_matches_tanh():
+    x = torch.linspace(-12, 12, 100_001)
+    assert x.numel() >= FAST_TANH_MIN_ELEMENTS
+    torch.testing.assert_close(_fast_tanh(x.clone()), torch.tanh(x), rtol=0, atol=3e-7)
+
+
+def test_cell_path_matches_a_full_forward_pass_for_a_large_batch():
+    """Large enough for the cell path's cheaper tanh (batch x hidden >= FAST_TANH_MIN_ELEMENTS)."""
+    torch.manual_seed(6)
+    model = CharLSTM(ModelConfig(vocab_size=15, embed_dim=8, hidden_size=64, num_layers=2)).eval()
+    ids = torch.randint(0, 15, (FAST_TANH_MIN_ELEMENTS // 64 + 3, 8))
+    with torch.no_grad():
+        full, _ = model(ids)
+        state = model.init_state(ids.shape[0])
+        for t in range(ids.shape[1]):
+            logits, state = model.step(ids[:, t], state, path="cell")
+            torch.testing.assert_close(logits, full[:, t], rtol=0, atol=1e-5)
