@@ -170,14 +170,10 @@ class Retrainer:
     async def close(self) -> None:
         """Stop every run without writing to the store (it may be closed): they become 'interrupted' at the
         next start-up."""
-        for handle in list(self._runs.values()):
-            if handle.child is not None:
-                await handle.child.kill()
-            if handle.task is not None:
-                handle.task.cancel()
-        for handle in list(self._runs.values()):
-            if handle.task is not None:
-                await asyncio.gather(handle.task, return_exceptions=True)
+        tasks = [handle.task for handle in self._runs.values() if handle.task is not None]
+        for task in tasks:
+            task.cancel()  # each run kills its child on the way out
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- one run ---------------------------------------------------------------------------------------------
 
@@ -270,6 +266,8 @@ class Retrainer:
                 "failed", f"it ran over the time limit of {minutes:g} minutes and was stopped"
             ) from None
         finally:
+            if child.process.returncode is None:  # cancelled (the bot is closing): it must not outlive us
+                await child.kill()
             handle.child = None
         if handle.cancelled:
             raise RunEnded("cancelled", "cancelled")

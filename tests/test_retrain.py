@@ -263,3 +263,21 @@ async def test_start_up_marks_runs_of_a_dead_bot_interrupted_and_clears_their_fi
     assert (await versions.run(run.id)).status == "interrupted"
     assert files_under(versions.models_dir) == []
     assert "was interrupted" in interrupted_text(run)
+
+
+@pytest.mark.slow
+async def test_closing_the_bot_mid_run_stops_the_child_and_the_next_start_marks_it_interrupted(
+    store, bot_parts, base_checkpoint
+):
+    _host, versions, _guild_models = bot_parts
+    retrainer = make_retrainer(store, bot_parts, base_checkpoint, minutes=1.0)
+    handle = await retrainer.start(GUILD, requested_by=ADMIN, channel_id=5)
+    pid = await wait_for_child(handle)
+    await retrainer.close()  # the bot's shutdown: the store may already be closed, so nothing is written
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert (await versions.run(handle.run.id)).status == "running"
+    assert files_under(versions.models_dir) == []
+    restarted = make_retrainer(store, bot_parts, base_checkpoint)
+    assert [r.id for r in await restarted.start_up()] == [handle.run.id]
+    assert (await versions.run(handle.run.id)).status == "interrupted"
