@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-CELL_PATH_MAX_BATCH = 64  # measured crossover of the two step paths on the CPU (see CharLSTM.step)
+CELL_PATH_MAX_BATCH = 64  # measured crossover of the two step paths on 1 CPU thread (see CharLSTM.step)
 State = tuple[Tensor, Tensor]  # (h, c), each [num_layers, batch, hidden_size]
 
 
@@ -122,11 +122,12 @@ class CharLSTM(nn.Module):
         """One character per row: ``ids`` [batch] -> logits [batch, vocab] and the next state.
 
         Two paths give the same numbers (tests/test_network.py): ``fused`` calls ``nn.LSTM``, which on
-        the CPU goes through oneDNN and pays a large fixed cost per call; ``cell`` applies the same
-        weights as plain LSTM-cell arithmetic, one matrix product per layer in inference (weights
-        rearranged once, see ``_cell_weights``). Measured here (2 threads, before that rearrangement):
-        at batch 1 a 2x512 step costs 3.5 ms fused and 0.32 ms cell; the fused kernel catches up
-        around batch 64 and wins above it (2x256 at batch 64: 170 against 92 GFLOP/s). ``auto`` takes
+        the CPU goes through oneDNN, which reorders the weights on every call; ``cell`` applies the
+        same weights as plain LSTM-cell arithmetic, one matrix product per layer in inference (weights
+        rearranged once, see ``_cell_weights``). Measured on the 2-core development machine (torch
+        2.13, the bundled 2x512 model, 1 thread as the bot's host uses there): at batch 1 a step costs
+        2.3 ms fused and 0.24 ms cell; the two meet around batch 64 (85 GFLOP/s each) and fused wins
+        above (126 against 95 at batch 128); with 2 threads they meet near batch 32. ``auto`` takes
         ``cell`` on the CPU in eval mode below ``CELL_PATH_MAX_BATCH`` rows and ``fused`` otherwise:
         dropout needs the fused path in training, and on a GPU one fused kernel beats many small ones.
         """
