@@ -102,7 +102,7 @@ class Generator:
             raise ValueError("the vocabulary does not match the model")
         self.model = model.eval()
         self.vocab = vocab
-        self._never = torch.tensor([PAD_ID, BOS_ID, UNK_ID], device=self.device)  # ids never chosen
+        self._never = torch.tensor([PAD_ID, BOS_ID, UNK_ID])  # ids never chosen (on the CPU, see _step)
 
     @property
     def device(self) -> torch.device:
@@ -148,12 +148,11 @@ class Generator:
 
     def _step(self, active, logits, state, histories, logprobs, stopped, decoder, max_chars):
         """Choose one character for every active row, drop rows that ended, run the LSTM once."""
-        logits = logits.float()
-        # Padding, begin-of-quote and unknown are never valid outputs.
-        if self._never.device != logits.device:  # the model moved since this generator was made
-            self._never = self._never.to(logits.device)
-        logits.index_fill_(1, self._never, float("-inf"))
-        chosen = decoder.pick(logits, [histories[row] for row in active], active)
+        # One transfer a step: the decoders here choose on the CPU anyway, and the ids, log-probs and
+        # stop tests below want plain numbers, so on a GPU the logits come over once, here.
+        logits = logits.float().cpu()
+        logits.index_fill_(1, self._never, float("-inf"))  # padding, begin-of-quote, unknown: never output
+        chosen = decoder.pick(logits, [histories[row] for row in active], active).cpu()
         model_logprobs = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None]).squeeze(1)
         keep: list[int] = []
         for i, (row, char_id, lp) in enumerate(
@@ -175,10 +174,11 @@ class Generator:
         if not keep:
             return [], logits, state
         if len(keep) < len(active):  # some rows ended: the state and the ids lose their rows
-            index = torch.tensor(keep, device=self.device)
+            index = torch.tensor(keep)
+            chosen = chosen.index_select(0, index)
+            index = index.to(self.device)
             h, c = state
             state = (h.index_select(1, index), c.index_select(1, index))
-            chosen = chosen.index_select(0, index)
             active = [active[i] for i in keep]
-        step_logits, state = self.model.step(chosen, state)
+        step_logits, state = self.model.step(chosen.to(self.device), state)
         return active, step_logits, state
