@@ -146,6 +146,7 @@ class RepeatTracker:
         self.ids = np.zeros(64, dtype=np.int64)
         self.match = np.zeros(64, dtype=np.int64)
         self.n = 0
+        self.longest = 0  # max(match): no run, loop or n-gram can be longer, so most steps stop early
 
     def extend(self, ids: Sequence[int]) -> None:
         """Append characters one at a time."""
@@ -158,7 +159,9 @@ class RepeatTracker:
             self.ids = np.concatenate([self.ids, np.zeros_like(self.ids)])
             self.match = np.concatenate([self.match, np.zeros_like(self.match)])
         if n:
-            self.match[1 : n + 1] = np.where(self.ids[:n] == char_id, self.match[:n] + 1, 0)
+            updated = np.where(self.ids[:n] == char_id, self.match[:n] + 1, 0)
+            self.match[1 : n + 1] = updated
+            self.longest = int(updated.max())
         self.match[0] = 0
         self.ids[n] = char_id
         self.n = n + 1
@@ -173,6 +176,8 @@ class RepeatTracker:
             return None
         period, unit = _periods(min_unit, max_period)
         span, cut = unit * repeats, unit * (repeats - 1)
+        if self.longest < _least_match(min_unit, max_period, repeats):  # no tail repeats that much
+            return None
         usable = (span <= n) & (cut <= n - start)
         if not usable.any():
             return None
@@ -186,6 +191,9 @@ class RepeatTracker:
 
     def run_lengths(self, min_length: int) -> tuple[np.ndarray, np.ndarray]:
         """``(chars, lengths)``: every character with a run of at least ``min_length``, and its longest."""
+        if self.longest < min_length:  # the usual case: nothing repeats that long
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
         match = self.match[: self.n]
         positions = np.flatnonzero(match >= min_length)
         if positions.size == 0:
@@ -203,6 +211,13 @@ def _periods(min_unit: int, max_period: int) -> tuple[np.ndarray, np.ndarray]:
     """Periods 1..max_period and the unit each makes: the period repeated up to ``min_unit`` characters."""
     period = np.arange(1, max_period + 1)
     return period, period * -(-min_unit // period)
+
+
+@functools.cache
+def _least_match(min_unit: int, max_period: int, repeats: int) -> int:
+    """The smallest ``match`` value any period's loop test can accept (``span - period``)."""
+    period, unit = _periods(min_unit, max_period)
+    return int((unit * repeats - period).min())
 
 
 def find_loop(

@@ -252,13 +252,14 @@ class SamplingDecoder:
             penalty, presence = column("repetition_penalty"), column("presence_penalty")
             x = repetition_penalties(x, counts, penalty, presence, column("frequency_penalty"))
         if any(c.dry_multiplier > 0 or c.no_repeat_ngram for c in configs):
-            runs = torch.zeros(batch, vocab, dtype=torch.long)
+            filled = np.zeros((batch, vocab), dtype=np.int64)  # numpy: its per-row assignment is cheap
             for i, (state, c) in enumerate(zip(states, configs, strict=True)):
                 lows = [c.dry_allowed_length] if c.dry_multiplier > 0 else []
                 lows += [c.no_repeat_ngram - 1] if c.no_repeat_ngram else []
                 if lows:
                     chars, lengths = state.tracker.run_lengths(min(lows))
-                    runs[i, torch.from_numpy(chars)] = torch.from_numpy(lengths)
+                    filled[i, chars] = lengths
+            runs = torch.from_numpy(filled)
             multiplier = torch.tensor([c.dry_multiplier if c.dry_multiplier > 0 else 0.0 for c in configs])
             x = dry_penalty(x, runs, multiplier, column("dry_base"), column("dry_allowed_length"))
             x = block_ngrams(x, runs, column("no_repeat_ngram", torch.long))

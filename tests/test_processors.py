@@ -185,3 +185,12 @@ def test_tail_loop_agrees_with_find_loop_at_every_step(seed):
             assert tracker.tail_loop(start) == expected
             found += expected is not None
     assert found > 0
+
+
+def test_repeat_tracker_longest_is_the_largest_match_after_every_append():
+    """``longest`` lets run_lengths and tail_loop stop early; it must never be below a real match."""
+    rng = random.Random(7)
+    tracker = RepeatTracker()
+    for _ in range(300):
+        tracker.append(rng.choice([1, 2, 3]) if rng.random() < 0.7 else 1)
+        assert tracker.longest == int(tracker.match[: tracker.n].max())
