@@ -99,9 +99,16 @@ class SamplingConfig:
 
     Bad values (NaN, infinities, out of range, wrong type) raise ``ValueError`` naming the field and
     its allowed range. See ``FIELD_HELP`` for what each knob does.
+
+    How the defaults were chosen, on the bundled model (README, "Anti-repetition sampling"): among the
+    settings that met the issue's targets and kept quotes as long (>= 90%) and as varied (distinct-2
+    within 0.1) as plain temperature-1.0 sampling, the one with the most real words: temperature 0.9
+    with min-p 0.05. The DRY and n-gram values are the gentlest that removed every loop even under
+    greedy decoding (weaker ones left 0.7% of 600 greedy completions looping); stronger ones changed
+    nothing measurable. Token-level penalties stay off: they shortened quotes and cost log-probability.
     """
 
-    temperature: float = 0.8
+    temperature: float = 0.9
     top_k: int = 0
     top_p: float = 1.0
     min_p: float = 0.05
