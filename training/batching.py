@@ -23,6 +23,13 @@ characters of a window (scored with no context) waste gradient on guesses the mo
 to make, the model never sees where quotes begin or end (so it cannot learn to open like a quote or
 to stop), and the quotes' boundaries are smeared across windows. Whole quotes with a carried state
 give every target its true context, teach the begin and end, and score the same way as validation.
+
+What it does not buy is speed in a short run. ``benchmarks/train_speed.py`` (2x256, 3 minutes on one
+thread, tinyshakespeare speeches) measured the naive loop, even given ``<bos>``/``<eos>`` in its
+stream, at 1.59 nats/char on whole validation quotes against 1.99 for ours: our warm-up and cosine
+decay are sized for long runs (a constant rate gave ours 1.81), its windows run more steps per second,
+and at equal steps it still learns a little faster early on. Its own report (1.68, dropout on) is not
+the number generation sees. Over 50 minutes ours trained the bundled 2x512 model to 1.35.
 """
 
 from __future__ import annotations
