@@ -41,15 +41,10 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from model.best_of import complete_best_of, repeated_ngram_share  # noqa: E402
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from model.generate import STOP_END, Completion, Generator, GreedyDecoder  # noqa: E402
-from model.sampling import (  # noqa: E402
-    SamplingConfig,
-    SamplingDecoder,
-    complete_best_of,
-    derive_seed,
-    repeated_ngram_share,
-)
+from model.sampling import SamplingConfig, SamplingDecoder, derive_seed  # noqa: E402
 from training.corpus import load_quotes, split_quotes  # noqa: E402
 from training.loops import LOOP, OPENERS, is_loop, make_seeds  # noqa: E402, F401 (one loop test: see training/loops.py)
 

@@ -15,11 +15,12 @@ import json
 import sys
 from dataclasses import fields
 
+from model.best_of import complete_best_of
 from model.checkpoint import DEFAULT_CHECKPOINT, CheckpointError, load_checkpoint
 from model.device import DeviceError, resolve_device
 from model.generate import Generator as CharGenerator
 from model.generate import GreedyDecoder
-from model.sampling import FIELD_HELP, SamplingConfig, SamplingDecoder, complete_best_of
+from model.sampling import FIELD_HELP, SamplingConfig, SamplingDecoder
 from model.vocab import UnknownCharactersError, UnknownPolicy
 
 

@@ -1,9 +1,8 @@
-"""Anti-repetition sampling: one validated config, the processor chain as a ``Decoder``, and best-of-N.
+"""Anti-repetition sampling: one validated config and the processor chain as a ``Decoder``.
 
     config = SamplingConfig(temperature=0.8)                  # every knob validated, defaults below
     decoder = SamplingDecoder(vocab, config, seeds=42)         # seeds: reproducible text
     [done] = Generator(model, vocab).complete(["Hey,"], 300, decoder)
-    [pick] = complete_best_of(Generator(model, vocab), ["Hey,"], n=4, config=config, rng_seed=42)
 
 The chain, applied to each row's logits in this order (each step sees the previous step's output):
 
@@ -21,6 +20,7 @@ The chain, applied to each row's logits in this order (each step sees the previo
 Penalties come before truncation so that truncation sees the penalised distribution (a blocked
 character can never be the only survivor), and temperature comes last so that it only reshapes the
 characters the model itself found plausible: a high temperature cannot let the junk tail back in.
+Best-of-N, built on this decoder, lives in ``model.best_of``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from model.generate import STOP_END, Completion, Generator
 from model.processors import (
     RepeatTracker,
     block_ngrams,
@@ -301,64 +300,3 @@ class SamplingDecoder:
         return state.tracker.tail_loop(
             state.seed_len, self.config_for(row).loop_repeats, LOOP_MIN_UNIT, LOOP_MAX_PERIOD
         )
-
-
-# Best of N: candidates are rows of one batch; the score is documented here and in the README.
-REPEAT_WEIGHT = 2.0  # nats per character charged for a fully repeated text (seq-rep-16 = 1)
-MISSING_END_PENALTY = 1.0  # nats per character charged when a candidate did not reach end-of-quote
-
-
-def repeated_ngram_share(text: str, n: int = 16) -> float:
-    """seq-rep-n: 1 - unique/total character n-grams of ``text`` (0 when it has none)."""
-    grams = [text[i : i + n] for i in range(len(text) - n + 1)]
-    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
-
-
-def score_completion(done: Completion) -> float:
-    """Best-of score: mean model log-prob per character, minus repeats, minus a missing end-of-quote.
-
-    ``mean(logprobs) - REPEAT_WEIGHT * seq-rep-16(generated) - MISSING_END_PENALTY * (not ended)``.
-    A candidate that generated nothing scores ``-inf``.
-    """
-    if not done.logprobs:
-        return float("-inf")
-    mean = sum(done.logprobs) / len(done.logprobs)
-    missing_end = 0.0 if done.stopped == STOP_END else MISSING_END_PENALTY
-    return mean - REPEAT_WEIGHT * repeated_ngram_share(done.generated) - missing_end
-
-
-@dataclass
-class BestOf:
-    """The chosen completion of one seed, with every candidate and its score."""
-
-    best: Completion
-    candidates: list[Completion]
-    scores: list[float]
-
-
-def complete_best_of(
-    generator: Generator,
-    seeds: Sequence[str],
-    n: int,
-    config: SamplingConfig | None = None,
-    rng_seed: int | None = None,
-    max_chars: int = 300,
-) -> list[BestOf]:
-    """Complete each seed ``n`` times as rows of one batch and keep the best by ``score_completion``.
-
-    With ``rng_seed``, candidate k of seed i is drawn from ``derive_seed(rng_seed, i * n + k)``, so the
-    same call gives the same quotes every time. Ties go to the earlier candidate.
-    """
-    if not 1 <= n <= 64:
-        raise ValueError(f"best-of n must be an integer from 1 to 64, got {n!r}")
-    rows = [seed for seed in seeds for _ in range(n)]
-    row_seeds = None if rng_seed is None else [derive_seed(rng_seed, r) for r in range(len(rows))]
-    decoder = SamplingDecoder(generator.vocab, config or SamplingConfig(), row_seeds)
-    done = generator.complete(rows, max_chars=max_chars, decoder=decoder)
-    results = []
-    for i in range(len(seeds)):
-        group = done[i * n : (i + 1) * n]
-        scores = [score_completion(c) for c in group]
-        best = max(range(n), key=lambda k: (scores[k], -k))
-        results.append(BestOf(best=group[best], candidates=group, scores=scores))
-    return results

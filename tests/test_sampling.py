@@ -1,4 +1,4 @@
-"""The sampling config, the chain's order, per-row independence, seeds, the loop guard, and best-of-N."""
+"""The sampling config, the chain's order, per-row independence, seeds, and the loop guard."""
 
 import math
 import re
@@ -6,19 +6,9 @@ import re
 import pytest
 import torch
 
-from model.generate import STOP_END, STOP_LENGTH, STOP_LOOP, Completion, Generator, GreedyDecoder
+from model.generate import STOP_END, STOP_LENGTH, STOP_LOOP, Generator, GreedyDecoder
 from model.network import CharLSTM, ModelConfig
-from model.sampling import (
-    MISSING_END_PENALTY,
-    REPEAT_WEIGHT,
-    SamplingConfig,
-    SamplingDecoder,
-    complete_best_of,
-    derive_seed,
-    repeated_ngram_share,
-    row_uniforms,
-    score_completion,
-)
+from model.sampling import SamplingConfig, SamplingDecoder, derive_seed, row_uniforms
 from model.vocab import Vocab
 from tests.conftest import make_tiny_model
 
@@ -226,48 +216,3 @@ def test_loop_guard_never_cuts_into_the_seed():
     # The guard waits until the model itself has added two copies, then cuts exactly those.
     assert done.text == "abcdabcdabcd" and done.stopped == STOP_LOOP
     assert len(done.logprobs) == 8
-
-
-# --- best of N ----------------------------------------------------------------------------------
-
-
-def test_score_completion_is_mean_logprob_minus_documented_penalties():
-    ended = Completion(seed="Hi", text="Hi there", stopped=STOP_END, logprobs=[-1.0, -2.0])
-    assert score_completion(ended) == -1.5
-    cut = Completion(seed="Hi", text="Hi there", stopped=STOP_LENGTH, logprobs=[-1.0, -2.0])
-    assert score_completion(cut) == -1.5 - MISSING_END_PENALTY
-    looped = Completion(seed="", text="abcd" * 8, stopped=STOP_END, logprobs=[-0.5] * 33)
-    share = repeated_ngram_share("abcd" * 8)  # 17 16-grams, 4 distinct
-    assert share == pytest.approx(1 - 4 / 17)
-    assert score_completion(looped) == pytest.approx(-0.5 - REPEAT_WEIGHT * share)
-    assert score_completion(Completion(seed="x", text="x", stopped=STOP_LENGTH)) == -math.inf
-
-
-def test_best_of_picks_the_highest_score_and_is_reproducible(sample_vocab):
-    gen = Generator(make_tiny_model(sample_vocab), sample_vocab)
-    results = complete_best_of(gen, ["Hey", "The"], n=3, rng_seed=11, max_chars=40)
-    again = complete_best_of(gen, ["Hey", "The"], n=3, rng_seed=11, max_chars=40)
-    assert [r.best.text for r in results] == [r.best.text for r in again]
-    for result, seed in zip(results, ["Hey", "The"], strict=True):
-        assert len(result.candidates) == 3 and all(c.seed == seed for c in result.candidates)
-        assert result.scores == [score_completion(c) for c in result.candidates]
-        assert score_completion(result.best) == max(result.scores)
-    assert len({c.text for c in results[0].candidates}) > 1
-
-
-def test_best_of_candidates_are_rows_of_one_batch(sample_vocab):
-    calls = []
-
-    class Counting(Generator):
-        def complete(self, seeds, max_chars=300, decoder=None):
-            calls.append(list(seeds))
-            return super().complete(seeds, max_chars, decoder)
-
-    complete_best_of(Counting(make_tiny_model(sample_vocab), sample_vocab), ["Hey", "I"], n=4, max_chars=20)
-    assert calls == [["Hey"] * 4 + ["I"] * 4]
-
-
-@pytest.mark.parametrize("n", [0, 65])
-def test_best_of_refuses_a_bad_n(sample_vocab, n):
-    with pytest.raises(ValueError, match="best-of n must be an integer from 1 to 64"):
-        complete_best_of(Generator(make_tiny_model(sample_vocab), sample_vocab), ["Hey"], n=n)
