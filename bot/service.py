@@ -41,7 +41,7 @@ from model.sampling import SamplingConfig
 from model.vocab import UnknownCharactersError, UnknownPolicy
 
 DISCORD_MESSAGE_LIMIT = 2000
-DEFAULT_TEMPERATURE = 0.8
+DEFAULT_TEMPERATURE = SamplingConfig().temperature  # chosen by benchmarks/quality.py
 TEMPERATURE_RANGE = (0.1, 2.0)
 MIN_LENGTH = 10
 RNG_LIMIT = 2**63

@@ -72,7 +72,7 @@ class Settings:
     device: str = "auto"
     db_path: Path = Path("quotebot.db")
     max_seed_chars: int = 200
-    max_quote_chars: int = 400
+    max_quote_chars: int = 1100  # the bundled corpus's 99th-percentile quote length, rounded up
     cooldown_seconds: float = 10.0
     queue_size: int = 32
     batch_size: int = 8

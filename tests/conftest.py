@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,12 @@ import torch
 from model.checkpoint import save_checkpoint
 from model.network import CharLSTM, ModelConfig
 from model.vocab import Vocab
+
+# One torch thread: the tests' models are tiny, and on a 2-core machine shared with subprocesses (the bot,
+# training children) a second intra-op thread mostly waits for a core (measured: 28 s against 5 s for the
+# sampling tests). Subprocesses get the same through OMP_NUM_THREADS.
+torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = REPO / "data" / "sample_quotes.txt"
