@@ -155,34 +155,27 @@ def _int(low: int, high: int | None = None) -> Callable[[str], int]:
     return parse
 
 
-def _seconds(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{raw!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"must be a finite number of seconds, 0 or more, got {raw!r}")
-    return value
+def _number(
+    unit: str = "", low: float = 0.0, high: float | None = None, *, above: bool = False
+) -> Callable[[str], float]:
+    """A parser of one finite number (of ``unit``) from ``low`` (exclusive with ``above``) to ``high``."""
+    of_unit = f" of {unit}" if unit else ""
+    if high is None:
+        allowed = f"above {low:g}" if above else f"{low:g} or more"
+    else:
+        allowed = f"above {low:g} and at most {high:g}" if above else f"from {low:g} to {high:g}"
 
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a number{of_unit}") from None
+        too_low = value <= low if above else value < low
+        if not math.isfinite(value) or too_low or (high is not None and value > high):
+            raise ValueError(f"must be a finite number{of_unit}, {allowed}; got {raw!r}")
+        return value
 
-def _millis(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{raw!r} is not a number of milliseconds") from None
-    if not math.isfinite(value) or not 0 <= value <= 1000:
-        raise ValueError(f"must be a number of milliseconds from 0 to 1000, got {raw!r}")
-    return value
-
-
-def _check_interval(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{raw!r} is not a number of seconds") from None
-    if not math.isfinite(value) or not 0.01 <= value <= 600:
-        raise ValueError(f"must be a number of seconds from 0.01 to 600, got {raw!r}")
-    return value
+    return parse
 
 
 def _bool(raw: str) -> bool:
@@ -244,29 +237,6 @@ def _unknown(raw: str) -> UnknownPolicy:
         raise ValueError(f"{raw!r} is not one of {', '.join(p.value for p in UnknownPolicy)}") from None
 
 
-def _minutes(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{raw!r} is not a number of minutes") from None
-    if not math.isfinite(value) or not 0 < value <= 24 * 60:
-        raise ValueError(f"must be a number of minutes above 0 and at most 1440 (a day), got {raw!r}")
-    return value
-
-
-def _fraction(high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"{raw!r} is not a number") from None
-        if not math.isfinite(value) or not 0 <= value <= high:
-            raise ValueError(f"must be a number from 0 to {high:g}, got {raw!r}")
-        return value
-
-    return parse
-
-
 def _corpus_path(raw: str) -> Path:
     path = Path(raw).expanduser()
     if not path.is_file():
@@ -297,10 +267,10 @@ PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DB_PATH": ("db_path", lambda raw: Path(raw).expanduser()),
     "MAX_SEED_CHARS": ("max_seed_chars", _int(1, 1000)),
     "MAX_QUOTE_CHARS": ("max_quote_chars", _int(10, 1900)),
-    "QUOTE_COOLDOWN_SECONDS": ("cooldown_seconds", _seconds),
+    "QUOTE_COOLDOWN_SECONDS": ("cooldown_seconds", _number("seconds", 0)),
     "GENERATION_QUEUE_SIZE": ("queue_size", _int(1, 10_000)),
     "GENERATION_BATCH_SIZE": ("batch_size", _int(1, 512)),
-    "GENERATION_BATCH_WAIT_MS": ("batch_wait_ms", _millis),
+    "GENERATION_BATCH_WAIT_MS": ("batch_wait_ms", _number("milliseconds", 0, 1000)),
     "GENERATION_THREADS": ("generation_threads", _int(0, 256)),
     "OWNER_IDS": ("owner_ids", _owner_ids),
     "SHARD_COUNT": ("shard_count", _int(1, 10_000)),
@@ -309,17 +279,17 @@ PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DISCORD_GATEWAY_URL": ("gateway_url", _gateway),
     "UNKNOWN_CHARS": ("unknown_chars", _unknown),
     "SYNC_COMMANDS": ("sync_commands", _bool),
-    "SCHEDULE_CHECK_SECONDS": ("schedule_check_seconds", _check_interval),
+    "SCHEDULE_CHECK_SECONDS": ("schedule_check_seconds", _number("seconds", 0.01, 600)),
     "MAX_SCHEDULES_PER_SERVER": ("max_schedules_per_server", _int(1, 1000)),
     "MODELS_DIR": ("models_dir", _folder),
     "MAX_LOADED_MODELS": ("max_loaded_models", _int(1, 1000)),
     "RETRAIN_MIN_VOTES": ("retrain_min_votes", _int(1, 1_000_000)),
     "RETRAIN_MIN_QUOTES": ("retrain_min_quotes", _int(2, 1_000_000)),
-    "RETRAIN_MINUTES": ("retrain_minutes", _minutes),
-    "RETRAIN_TIME_LIMIT_MINUTES": ("retrain_time_limit_minutes", _minutes),
+    "RETRAIN_MINUTES": ("retrain_minutes", _number("minutes", 0, 24 * 60, above=True)),
+    "RETRAIN_TIME_LIMIT_MINUTES": ("retrain_time_limit_minutes", _number("minutes", 0, 24 * 60, above=True)),
     "RETRAIN_MAX_CONCURRENT": ("retrain_max_concurrent", _int(1, 64)),
-    "RETRAIN_SCORE_MARGIN": ("retrain_score_margin", _fraction(1.0)),
-    "RETRAIN_LOOP_TARGET": ("retrain_loop_target", _fraction(1.0)),
+    "RETRAIN_SCORE_MARGIN": ("retrain_score_margin", _number("", 0, 1)),
+    "RETRAIN_LOOP_TARGET": ("retrain_loop_target", _number("", 0, 1)),
     "RETRAIN_BASE_CORPUS": ("retrain_base_corpus", _corpus_path),
 }
 
