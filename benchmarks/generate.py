@@ -1,6 +1,6 @@
 """Generation speed: naive decoders against ours, the bot's model host under load, and the step's FLOP/s.
 
-    python benchmarks/generate.py                      # bundled model, lengths 100 and 300, about 2 minutes
+    python benchmarks/generate.py                      # bundled model, lengths 100 and 300: about a minute
     python benchmarks/generate.py --checkpoint m.pt --lengths 100 --repeats 1 --device cuda
 
 Rows, all on the same model in one run, every quote forced to exactly the given length (end-of-quote
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N, mps or auto")
     parser.add_argument("--lengths", type=int, nargs="+", default=[100, 300])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 128])
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs per row; the best is shown")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per row; the best is shown")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: the bot's host)")
     parser.add_argument("--steps", type=int, default=200, help="steps per FLOP/s measurement")
     args = parser.parse_args(argv)
