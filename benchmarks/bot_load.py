@@ -1,6 +1,6 @@
 """The real bot under load: many users' ``!quote`` commands at once, against the Discord test server.
 
-    python benchmarks/bot_load.py                          # 200 commands from 50 users, two setups
+    python benchmarks/bot_load.py                          # 200 commands from 50 users, three setups
     python benchmarks/bot_load.py --setup 256:32 --commands 400 --users 100
 
 Each setup (``QUEUE:BATCH``: GENERATION_QUEUE_SIZE and GENERATION_BATCH_SIZE) starts a fresh Discord
@@ -12,9 +12,9 @@ The server runs on its own event loop in a second thread: its work is not the bo
 runs elsewhere), though it shares this process's GIL and cores. Measured, per setup: every command's
 reply latency (the server's clock from the user's message to the bot's reply), quotes per second (from
 the first command to the last reply), the bot's event-loop lag p99 (a task in the bot's loop sleeping
-1 ms), the process's peak memory (ru_maxrss: torch, the bot and the server), and how each command was
-answered: a quote, a polite "busy", another error reply, or nothing at all (silence, which must not
-happen).
+1 ms), the process's peak memory (ru_maxrss, reset per setup: torch, the bot and the server), and how
+each command was answered: a quote, a polite "busy", another error reply, or nothing at all (silence,
+which must not happen).
 """
 
 from __future__ import annotations
@@ -35,7 +35,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.measure import LagSampler, machine_line, markdown_table, peak_rss_mib, percentile
+from benchmarks.measure import (
+    LagSampler,
+    machine_line,
+    markdown_table,
+    peak_rss_mib,
+    percentile,
+    reset_peak_rss,
+)
 from bot.app import create_bot
 from bot.model_host import default_threads
 from bot.settings import load_settings
@@ -113,6 +120,7 @@ async def _replies(server: DiscordServer, command_ids: set[int]) -> dict[int, tu
 
 async def run_setup(args: argparse.Namespace, queue: int, batch: int) -> Outcome:
     """One fresh server and bot; all commands at once; wait for every reply (or ``args.timeout``)."""
+    reset_peak_rss()  # each setup's own peak: its model load, its bot and its load
     server = DiscordServer()
     users = [server.world.add_user(f"user{i:03d}") for i in range(args.users)]
     for user in users:
@@ -238,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--commands", type=int, default=200)
     parser.add_argument(
-        "--setup", type=_setup, action="append", help="QUEUE:BATCH (default: 32:8 and 256:32)"
+        "--setup", type=_setup, action="append", help="QUEUE:BATCH (default: 32:8, 128:32 and 256:32)"
     )
     parser.add_argument("--batch-wait-ms", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=0, help="GENERATION_THREADS (0: every core but one)")
@@ -247,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.users < 1 or args.commands < 1:
         parser.error("--users and --commands must be at least 1")
     args.per_user = -(-args.commands // args.users)
-    setups = args.setup or [(32, 8), (256, 32)]
+    setups = args.setup or [(32, 8), (128, 32), (256, 32)]
     threads = args.threads or default_threads()
     cfg = load_checkpoint(args.checkpoint).model.config
     print(f"machine: {machine_line(threads)}")

@@ -82,9 +82,18 @@ class LagSampler:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident memory so far, in MiB (torch's allocations included)."""
+    """This process's peak resident memory (since ``reset_peak_rss``), in MiB, torch's included."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 / (1024 if sys.platform == "darwin" else 1)  # bytes on macOS, KiB on Linux
+
+
+def reset_peak_rss() -> bool:
+    """Start the peak memory over from the current use (Linux 4.0+); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak resident set size
+    except OSError:
+        return False
+    return True
 
 
 def cpu_name() -> str:

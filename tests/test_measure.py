@@ -6,7 +6,14 @@ import time
 import pytest
 import torch
 
-from benchmarks.measure import LagSampler, machine_line, markdown_table, peak_rss_mib, percentile
+from benchmarks.measure import (
+    LagSampler,
+    machine_line,
+    markdown_table,
+    peak_rss_mib,
+    percentile,
+    reset_peak_rss,
+)
 
 
 def test_percentile_is_nearest_rank():
@@ -53,3 +60,13 @@ def test_machine_line_and_memory():
     line = machine_line(threads=3)
     assert torch.__version__ in line and "3 torch thread(s)" in line and "cores" in line
     assert peak_rss_mib() > 10  # this process holds torch: tens of MiB at least
+
+
+def test_peak_memory_starts_over_after_a_reset():
+    block = bytearray(64 * 1024 * 1024)
+    block[::4096] = b"x" * len(block[::4096])  # touch every page, so it is resident
+    with_block = peak_rss_mib()
+    del block
+    if not reset_peak_rss():
+        pytest.skip("this system cannot reset the peak resident set size")
+    assert peak_rss_mib() < with_block - 32
