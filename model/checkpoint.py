@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from model.device import use_exact_float32
 from model.network import CharLSTM, ModelConfig
 from model.vocab import Vocab
 
@@ -132,6 +133,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Loa
     if len(vocab) != config.vocab_size:
         raise NotACheckpointError(f"{path}: vocabulary size {len(vocab)} does not match the model's")
     model.to(device).eval()
+    use_exact_float32(torch.device(device))
     return LoadedModel(model=model, vocab=vocab, metadata=dict(payload["metadata"]), path=Path(path))
 
 

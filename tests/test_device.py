@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from model.device import DeviceError, available_devices, resolve_device
+from model.device import DeviceError, available_devices, resolve_device, use_exact_float32
 
 
 def test_auto_picks_the_best_available_device():
@@ -26,3 +26,16 @@ def test_nonsense_device_name_is_refused():
     with pytest.raises(DeviceError) as info:
         resolve_device("toaster")
     assert "available: " in str(info.value)
+
+
+def test_exact_float32_turns_tf32_off_for_cuda_only():
+    """TF32 made carried-state logits differ from a re-run by 1.5e-3 on an H200 (benchmarks/gpu_check.py)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+        use_exact_float32(torch.device("cpu"))
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+        use_exact_float32(torch.device("cuda", 0))  # flips flags only; no GPU needed
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
