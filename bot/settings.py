@@ -74,8 +74,8 @@ class Settings:
     max_seed_chars: int = 200
     max_quote_chars: int = 1100  # the bundled corpus's 99th-percentile quote length, rounded up
     cooldown_seconds: float = 10.0
-    queue_size: int = 32
-    batch_size: int = 8
+    queue_size: int = 256  # benchmarks/bot_load.py: 200 commands at once all served, p99 2.2 s
+    batch_size: int = 32  # benchmarks/bot_load.py: 90 quotes/s against 48 at batch 8
     batch_wait_ms: float = 5.0
     generation_threads: int = 0  # 0: every core but one (see bot.model_host.default_threads)
     owner_ids: frozenset[int] = frozenset()
