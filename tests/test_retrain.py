@@ -270,7 +270,10 @@ async def test_closing_the_bot_mid_run_stops_the_child_and_the_next_start_marks_
     store, bot_parts, base_checkpoint
 ):
     _host, versions, _guild_models = bot_parts
-    retrainer = make_retrainer(store, bot_parts, base_checkpoint, minutes=1.0)
+    # A minute of training that early stopping cannot cut short: on a busy machine the first progress line
+    # (every few seconds) came after a tiny run had already stopped early, been judged and promoted.
+    long_run = ("--batch-size", "16", "--eval-every", "5", "--chunk-len", "64", "--patience", "100000")
+    retrainer = make_retrainer(store, bot_parts, base_checkpoint, minutes=1.0, finetune_args=long_run)
     handle = await retrainer.start(GUILD, requested_by=ADMIN, channel_id=5)
     pid = await wait_for_child(handle)
     await retrainer.close()  # the bot's shutdown: the store may already be closed, so nothing is written
