@@ -6,11 +6,15 @@
     await host.close()                  # finishes queued requests, then stops the executor
 
 ``complete`` puts the request on a bounded queue and awaits its future; a full queue raises
-``BusyError`` at once instead of piling up work. One worker task on the event loop takes every
-waiting request (up to ``batch_size``; a request waits at most ``batch_wait`` seconds after it was
-queued for others to join it) and runs them as one ``Generator.complete`` batch in a single-thread
+``BusyError`` at once instead of piling up work. One worker task on the event loop takes the waiting
+requests of one model (up to ``batch_size``; a request waits at most ``batch_wait`` seconds after it
+was queued for others to join it) and starts them as a ``RunningBatch``, stepped in a single-thread
 executor, so the event loop never runs a torch op and the model is never used by two threads at once.
-Requests that arrive while a batch runs wait in the queue and form the next batch.
+Rows leave as they end (their callers get the answer at once), and requests of the same model that
+arrive meanwhile JOIN the running batch at its next step, up to ``batch_size`` rows: the executor
+stops stepping when a row ends or a request arrives, and the worker adds the newcomers. A batch stops
+admitting (and runs down) once a request of another model waits, so no model starves, or after
+``MAX_ROWS_PER_RUN`` rows, which bounds the per-row state its decoder keeps.
 
 The executor's torch ops run on ``threads`` intra-op threads (default: every core but one). On a
 2-core machine, two OpenMP threads next to the event loop (or any other busy process) wait on each
@@ -37,19 +41,20 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch import Tensor
 
 from bot.errors import BusyError, ShuttingDownError
 from bot.settings import Settings
 from model.checkpoint import LoadedModel, load_checkpoint
 from model.device import resolve_device
-from model.generate import STOP_LENGTH, Completion, Decoder, Generator
+from model.generate import Completion, Decoder, Generator, RunningBatch
 from model.sampling import SamplingConfig, SamplingDecoder
-from model.vocab import EOS_ID, Vocab
+from model.vocab import Vocab
 
 DEFAULT_MODEL_ID = "default"
+MAX_ROWS_PER_RUN = 4096  # rows one running batch admits before it runs down (see the module docstring)
 _log = logging.getLogger(__name__)
 
 
@@ -71,25 +76,30 @@ class _Pending:
     queued_at: float  # loop.time() when it was queued: it waits at most batch_wait from here
 
 
-class _RowCaps:
-    """Ends each row at its own length cap; ``Generator.complete`` takes a single cap per batch."""
+class _Column(Sequence[Any]):
+    """One field of a running batch's requests by row key; rows join later, so it reads them live."""
 
-    def __init__(self, inner: Decoder, caps: Sequence[int]):
-        self.inner = inner
-        self.caps = caps
-        self.capped: set[int] = set()  # rows that this wrapper ended, to label them "length"
+    def __init__(self, requests: list[GenerationRequest], name: str):
+        self.requests = requests
+        self.name = name
 
-    def pick(self, logits: Tensor, histories: Sequence[list[int]], rows: Sequence[int]) -> Tensor:
-        chosen = self.inner.pick(logits, histories, rows)
-        full = [len(history) >= self.caps[row] for history, row in zip(histories, rows, strict=True)]
-        if any(full):
-            self.capped.update(row for row, is_full in zip(rows, full, strict=True) if is_full)
-            mask = torch.tensor(full, device=chosen.device)
-            chosen = torch.where(mask, torch.full_like(chosen, EOS_ID), chosen)
-        return chosen
+    def __getitem__(self, row):  # type: ignore[override]
+        return getattr(self.requests[row], self.name)
 
-    def loop_trim(self, history: list[int]) -> int | None:
-        return self.inner.loop_trim(history)
+    def __len__(self) -> int:
+        return len(self.requests)
+
+
+@dataclass
+class _Run:
+    """A running batch of one model and the callers waiting for its rows."""
+
+    model_id: str
+    batch: RunningBatch | None = None  # made in the executor, with the first rows
+    requests: list[GenerationRequest] = field(default_factory=list)  # by row key, for the decoder
+    waiting: dict[int, _Pending] = field(default_factory=dict)  # row key -> its caller
+    peak: int = 0  # the most rows it ran at once
+    started: float = field(default_factory=time.perf_counter)
 
 
 def default_threads() -> int:
@@ -143,12 +153,15 @@ class ModelHost:
         self._loading: dict[str, asyncio.Future[None]] = {}
         self._pending: Counter[str] = Counter()
         self._queue: asyncio.Queue[_Pending | None] | None = None
+        self._held: deque[_Pending] = deque()  # taken from the queue, waiting for a batch of their model
+        self._arrived = threading.Event()  # set on every new request; the executor's stepping checks it
         self._worker: asyncio.Task[None] | None = None
         self._closing = False
         # What the worker did, for logs and tests: recent batch sizes and the threads torch ran on.
-        self.batch_sizes: deque[int] = deque(maxlen=1000)
-        # Per batch: characters generated / (its longest quote's x its rows). Rows leave as they end,
-        # so a batch whose quotes differ in length runs its last steps on few rows.
+        self.batch_sizes: deque[int] = deque(maxlen=1000)  # per batch, the most rows it ran at once
+        self.batch_rows: deque[int] = deque(maxlen=1000)  # per batch, the rows it served (joiners too)
+        # Per batch: characters generated / (its steps x the most rows it ran at once). Rows leave as
+        # they end and newcomers join, so this is how full the batch was kept.
         self.batch_fill: deque[float] = deque(maxlen=1000)
         self.torch_thread_ids: set[int] = set()
         self.executor_torch_threads = 0  # torch.get_num_threads() in the executor, once started
@@ -273,6 +286,7 @@ class ModelHost:
                 self._queue.put_nowait(_Pending(request, future, loop.time()))
             except asyncio.QueueFull:
                 raise BusyError() from None
+            self._arrived.set()
             return await future
         finally:
             self._pending[model_id] -= 1
@@ -282,84 +296,146 @@ class ModelHost:
                     self._evict()  # it may have been spared while its requests ran
 
     async def _work(self) -> None:
-        """The batching loop: wait for one request, gather what else is waiting, run them together."""
+        """The batching loop: wait for a request, gather its model's others, run them as one batch
+        that newcomers of the same model join while it runs."""
         assert self._queue is not None
         loop = asyncio.get_running_loop()
         stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            stopping = self._drain(batch)
+        while True:
+            if not self._held:
+                if stopping:
+                    break
+                first = await self._queue.get()
+                if first is None:
+                    break
+                self._held.append(first)
+            first = self._held[0]
+            model_id = first.request.model_id
+            stopping = self._drain(self.batch_size - self._count_held(model_id)) or stopping
             # A moment for requests arriving together, counted from the first one's arrival: one that
             # already waited through the previous batch goes at once.
             wait = first.queued_at + self.batch_wait - loop.time()
-            if not stopping and len(batch) < self.batch_size and wait > 0:
+            if not stopping and self._count_held(model_id) < self.batch_size and wait > 0:
                 await asyncio.sleep(wait)
-                stopping = self._drain(batch)
-            batch = [p for p in batch if not p.future.done()]  # callers that gave up
-            if not batch:
-                continue
+                stopping = self._drain(self.batch_size - self._count_held(model_id)) or stopping
+            stopping = await self._run(model_id, self._take(model_id, self.batch_size), stopping)
+
+    async def _run(self, model_id: str, newcomers: list[_Pending], stopping: bool) -> bool:
+        """Run one batch until its last row ends, admitting newcomers between steps; returns
+        ``stopping`` (True once the stop mark was seen)."""
+        loop = asyncio.get_running_loop()
+        run = _Run(model_id)
+        while True:
+            newcomers = [p for p in newcomers if not p.future.done()]  # callers that gave up
+            if newcomers:
+                try:
+                    keys = await loop.run_in_executor(
+                        self._executor, self._admit, run, [p.request for p in newcomers]
+                    )
+                except asyncio.CancelledError:  # close() gave up waiting: the callers must not hang
+                    _fail([*newcomers, *run.waiting.values()], ShuttingDownError())
+                    raise
+                except Exception as exc:  # only the newcomers fail; the running rows go on
+                    _fail(newcomers, exc)
+                else:
+                    run.waiting.update(zip(keys, newcomers, strict=True))
+            if run.batch is None or not run.batch.busy:
+                break
             try:
-                results = await loop.run_in_executor(
-                    self._executor, self._run_batch, [p.request for p in batch]
-                )
-            except asyncio.CancelledError:  # close() gave up waiting: the callers must not hang
-                _fail(batch, ShuttingDownError())
+                finished = await loop.run_in_executor(self._executor, self._advance, run, self._admits(run))
+            except asyncio.CancelledError:
+                _fail(list(run.waiting.values()), ShuttingDownError())
                 raise
             except Exception as exc:  # the callers get the error; the worker carries on
-                _fail(batch, exc)
-                continue
-            for pending, result in zip(batch, results, strict=True):
+                _fail(list(run.waiting.values()), exc)
+                break
+            for key, completion in finished:
+                pending = run.waiting.pop(key)
                 if not pending.future.done():
-                    pending.future.set_result(result)
+                    pending.future.set_result(completion)
+            newcomers = []
+            room = self.batch_size - len(run.batch)
+            if room > 0 and self._admits(run):
+                self._arrived.clear()  # before draining: a request queued after this sets it again
+                stopping = self._drain(room) or stopping
+                newcomers = self._take(model_id, room)
+        self._record(run)
+        return stopping
 
-    def _drain(self, batch: list[_Pending]) -> bool:
-        """Move waiting requests into ``batch`` up to the batch size; True if the stop mark was seen."""
+    def _admits(self, run: _Run) -> bool:
+        """Whether a running batch still takes newcomers: not once another model's request waits."""
+        if len(run.requests) >= MAX_ROWS_PER_RUN:
+            return False
+        return all(p.request.model_id == run.model_id for p in self._held)
+
+    def _count_held(self, model_id: str) -> int:
+        return sum(p.request.model_id == model_id for p in self._held)
+
+    def _take(self, model_id: str, limit: int) -> list[_Pending]:
+        """Up to ``limit`` held requests of ``model_id``, oldest first, out of the held ones."""
+        taken = [p for p in self._held if p.request.model_id == model_id][:limit]
+        for pending in taken:
+            self._held.remove(pending)
+        return taken
+
+    def _drain(self, limit: int) -> bool:
+        """Move up to ``limit`` waiting requests from the queue to the held ones; True if the stop mark
+        was seen."""
         assert self._queue is not None
-        while len(batch) < self.batch_size:
+        for _ in range(max(0, limit)):
             try:
                 item = self._queue.get_nowait()
             except asyncio.QueueEmpty:
                 return False
             if item is None:
                 return True
-            batch.append(item)
+            self._held.append(item)
         return False
 
-    def _run_batch(self, requests: list[GenerationRequest]) -> list[Completion]:
-        """In the executor: complete the requests, one ``Generator.complete`` call per model."""
+    def _admit(self, run: _Run, requests: list[GenerationRequest]) -> list[int]:
+        """In the executor: start ``requests`` as new rows of the running batch; returns their keys."""
         self.torch_thread_ids.add(threading.get_ident())
-        started = time.perf_counter()
-        results: list[Completion | None] = [None] * len(requests)
-        by_model: dict[str, list[int]] = {}
-        for index, request in enumerate(requests):
-            by_model.setdefault(request.model_id, []).append(index)
-        for model_id, indexes in by_model.items():
-            group = [requests[i] for i in indexes]
-            decoder = _RowCaps(
-                self.row_decoder(group, self._models[model_id].vocab), [r.max_chars for r in group]
-            )
-            done = self._generators[model_id].complete(
-                [r.seed for r in group], max_chars=max(r.max_chars for r in group), decoder=decoder
-            )
-            for row, completion in enumerate(done):
-                if row in decoder.capped:  # the forced end-of-quote is not the model's choice
-                    completion.stopped = STOP_LENGTH
-                    completion.logprobs = completion.logprobs[:-1]
-                results[indexes[row]] = completion
-        finished = [r for r in results if r is not None]
-        self.batch_sizes.append(len(requests))
-        lengths = [len(done.generated) for done in finished]
-        self.batch_fill.append(sum(lengths) / max(1, max(lengths) * len(lengths)))
-        _log.debug("completed a batch of %d in %.3fs", len(requests), time.perf_counter() - started)
-        return finished
+        if run.batch is None:
+            vocab = self._models[run.model_id].vocab
+            run.batch = self._generators[run.model_id].batch(self.row_decoder(run.requests, vocab))
+        keys = run.batch.add([r.seed for r in requests], [r.max_chars for r in requests])
+        # Keys count up from 0 in the order rows were added, so a row's key is its place in the list.
+        assert keys == list(range(len(run.requests), len(run.requests) + len(requests)))
+        run.requests.extend(requests)
+        run.peak = max(run.peak, len(run.batch))
+        return keys
 
-    def row_decoder(self, requests: Sequence[GenerationRequest], vocab: Vocab) -> Decoder:
-        """In the executor: the decoder of one batch, each row with its own sampling settings and RNG
-        seed (each row's length cap is applied around it)."""
-        return SamplingDecoder(vocab, [r.sampling for r in requests], [r.rng_seed for r in requests])
+    def _advance(self, run: _Run, admits: bool) -> list[tuple[int, Completion]]:
+        """In the executor: step the batch until a row ends, or (``admits``: there is room and) a
+        request arrived, or no row is left."""
+        assert run.batch is not None
+        batch = run.batch
+        while True:
+            finished = batch.step()
+            if finished or not batch.busy:
+                return finished
+            if admits and self._arrived.is_set() and len(batch) < self.batch_size:
+                return finished
+
+    def _record(self, run: _Run) -> None:
+        """Note a finished batch's size and fill."""
+        if run.batch is None or not run.requests:
+            return
+        self.batch_sizes.append(run.peak)
+        self.batch_rows.append(len(run.requests))
+        self.batch_fill.append(run.batch.row_steps / max(1, run.batch.steps * run.peak))
+        _log.debug(
+            "completed a batch of %d (at most %d at once) in %.3fs",
+            len(run.requests),
+            run.peak,
+            time.perf_counter() - run.started,
+        )
+
+    def row_decoder(self, requests: list[GenerationRequest], vocab: Vocab) -> Decoder:
+        """In the executor: the decoder of one running batch, each row with its own sampling settings
+        and RNG seed. ``requests[key]`` is the row with that key; rows join later, so the list grows
+        after this call and the decoder must read it when it first sees a row, not copy it now."""
+        return SamplingDecoder(vocab, _Column(requests, "sampling"), _Column(requests, "rng_seed"))
 
     async def close(self, timeout: float = 30.0) -> None:
         """Refuse new requests, finish the queued ones (within ``timeout``), then stop the executor."""
@@ -385,7 +461,8 @@ class ModelHost:
     def _fail_waiting(self) -> None:
         """Give every request still in the queue a ``ShuttingDownError``."""
         assert self._queue is not None
-        waiting = []
+        waiting = list(self._held)
+        self._held.clear()
         while not self._queue.empty():
             item = self._queue.get_nowait()
             if item is not None:

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from model.generate import STOP_END, STOP_LENGTH, STOP_LOOP, Generator, GreedyDecoder, TemperatureDecoder
+from model.sampling import SamplingConfig, SamplingDecoder
 from model.vocab import BOS_ID, EOS_ID, UNK_ID, UnknownCharactersError
 from tests.conftest import make_tiny_model
 
@@ -136,3 +137,65 @@ def test_greedy_is_deterministic(sample_vocab):
         gen.complete(["The"], 30, GreedyDecoder())[0].text
         == gen.complete(["The"], 30, GreedyDecoder())[0].text
     )
+
+
+# --- rows joining a running batch ------------------------------------------------------------------------
+
+
+def test_rows_added_to_a_running_batch_match_a_rerun_from_zero(sample_vocab):
+    """Newcomers primed and put beside running rows: every row's logits still equal a full re-run."""
+    model = make_tiny_model(sample_vocab, dropout=0.5)
+    decoder = RecordingDecoder()
+    batch = Generator(model, sample_vocab).batch(decoder)
+    assert batch.add(["Hey,", "I"], 30) == [0, 1]
+    for _ in range(4):
+        assert batch.step() == []
+    assert batch.add(["The coffee", "a"], [25, 30]) == [2, 3]
+    results = {}
+    while batch.busy:
+        results.update(batch.step())
+    assert sorted(results) == [0, 1, 2, 3]
+    assert [len(results[key].text) for key in range(4)] == [30, 30, 25, 30]
+    assert decoder.steps[4][2] == [0, 1, 2, 3]  # the step after the join saw all four rows
+    with torch.no_grad():
+        for logits, histories, _rows in decoder.steps:
+            for i, history in enumerate(histories):
+                full, _ = model(torch.tensor([[BOS_ID, *history]]))
+                keep = [j for j in range(len(sample_vocab)) if j not in (0, BOS_ID, UNK_ID)]
+                torch.testing.assert_close(logits[i, keep], full[0, -1, keep], rtol=0, atol=1e-5)
+
+
+def test_a_sampled_row_joining_late_writes_what_it_writes_alone(sample_vocab):
+    """The sampling chain draws by row seed and position, so joining mid-batch changes nothing."""
+    model = make_tiny_model(sample_vocab)
+    config = SamplingConfig(temperature=1.0)
+    [alone] = Generator(model, sample_vocab).complete(
+        ["The"], 60, SamplingDecoder(sample_vocab, config, seeds=[99])
+    )
+    batch = Generator(model, sample_vocab).batch(SamplingDecoder(sample_vocab, config, seeds=[1, 2, 99]))
+    batch.add(["Me", "So"], 80)
+    finished = dict(batch.step() + batch.step() + batch.step())
+    batch.add(["The"], 60)
+    while batch.busy:
+        finished.update(batch.step())
+    assert finished[2].text == alone.text and finished[2].stopped == alone.stopped
+    assert finished[2].logprobs == pytest.approx(alone.logprobs, abs=1e-5)
+
+
+def test_a_refused_add_leaves_the_running_rows_alone(sample_vocab):
+    model = make_tiny_model(sample_vocab)
+    [alone] = Generator(model, sample_vocab).complete(["Hey"], 30)
+    batch = Generator(model, sample_vocab).batch()
+    batch.add(["Hey"], 30)
+    batch.step()
+    with pytest.raises(ValueError, match="max_chars"):
+        batch.add(["So"], 0)
+    with pytest.raises(UnknownCharactersError):
+        batch.add(["So \u2603"], 30)
+    with pytest.raises(ValueError, match="2 seeds but 1"):
+        batch.add(["a", "b"], [5])
+    finished = {}
+    while batch.busy:
+        finished.update(batch.step())
+    assert list(finished) == [0] and finished[0].text == alone.text
+    assert len(batch) == 0 and batch.add(["Hey"], 3) == [1]  # keys go on counting

@@ -84,7 +84,9 @@ async def test_concurrent_requests_run_as_batches(make_host):
     requests = [GenerationRequest(seed="A", max_chars=20, rng_seed=i) for i in range(8)]
     results = await asyncio.gather(*(host.complete(r) for r in requests))
     assert len(results) == 8
-    assert list(host.batch_sizes) == [4, 4]
+    # Four start; as each ends, a waiting one joins the running batch: never more than four at once.
+    assert list(host.batch_sizes) == [4]
+    assert list(host.batch_rows) == [8]
 
 
 async def test_requests_arriving_a_moment_apart_join_one_batch(make_host):
@@ -151,7 +153,7 @@ async def test_close_finishes_queued_requests_then_refuses_new_ones(make_host):
     await host.close()
     results = await asyncio.gather(*tasks)
     assert all(done.text.startswith("Ok") for done in results)
-    assert sum(host.batch_sizes) == 6
+    assert sum(host.batch_rows) == 6
     with pytest.raises(ShuttingDownError):
         await host.complete(GenerationRequest(seed="Ok", max_chars=30))
 
@@ -215,7 +217,7 @@ class GatedHost(ModelHost):
         return super().row_decoder(requests, vocab)
 
 
-async def test_requests_arriving_while_a_batch_runs_form_the_next_batch(tiny_checkpoint: Path):
+async def test_requests_arriving_while_a_batch_runs_join_it(tiny_checkpoint: Path):
     host = GatedHost(tiny_checkpoint, device="cpu", batch_size=8, batch_wait=0.0)
     await host.start()
     try:
@@ -236,7 +238,75 @@ async def test_requests_arriving_while_a_batch_runs_form_the_next_batch(tiny_che
         host.release.set()
         await host.close()
     assert [done.text[0] for done in results] == ["A", "A", "B", "B", "B"]
-    assert list(host.batch_sizes) == [2, 3]  # none was lost, none joined the running batch
+    assert list(host.batch_rows) == [5]  # none was lost; the three joined the running batch
+    assert list(host.batch_sizes) == [5]  # at its next step, before any of the first two ended
+
+
+class StepGatedHost(ModelHost):
+    """Lets a test hold the running batch between two steps (after ``hold_after`` steps)."""
+
+    def __init__(self, *args, hold_after: int, **options):
+        super().__init__(*args, **options)
+        self.hold_after = hold_after
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def _advance(self, run, admits):
+        if run.batch.steps >= self.hold_after and not self.release.is_set():
+            self.held.set()
+            assert self.release.wait(10), "the test never released the batch"
+        return super()._advance(run, admits)
+
+
+@pytest.mark.parametrize("sampling", [SamplingConfig(temperature=1.0), SamplingConfig()])
+async def test_a_row_that_joins_mid_batch_writes_what_it_writes_alone(tiny_checkpoint: Path, sampling):
+    joiner = GenerationRequest(seed="The", max_chars=50, sampling=sampling, rng_seed=1234)
+    host = StepGatedHost(tiny_checkpoint, device="cpu", batch_size=8, hold_after=0, batch_wait=0.0)
+    host.release.set()  # alone: no holding
+    await host.start()
+    try:
+        alone = await host.complete(joiner)
+    finally:
+        await host.close()
+    host = StepGatedHost(tiny_checkpoint, device="cpu", batch_size=8, hold_after=5, batch_wait=0.0)
+    await host.start()
+    try:
+        # Long, cold rows: they are still running after five steps when the joiner arrives.
+        running = [
+            asyncio.create_task(
+                host.complete(
+                    GenerationRequest(
+                        seed="Me", max_chars=80, sampling=SamplingConfig(temperature=0.5), rng_seed=i
+                    )
+                )
+            )
+            for i in range(3)
+        ]
+        assert await asyncio.to_thread(host.held.wait, 10)  # the batch has run five steps
+        late = asyncio.create_task(host.complete(joiner))
+        await asyncio.sleep(0.05)
+        host.release.set()
+        together = await asyncio.wait_for(asyncio.gather(late, *running), 10)
+    finally:
+        host.release.set()
+        await host.close()
+    assert together[0].text == alone.text
+    assert together[0].logprobs == pytest.approx(alone.logprobs, abs=1e-5)
+    assert together[0].stopped == alone.stopped
+    assert list(host.batch_rows) == [4]  # it joined the running batch, not a new one
+
+
+async def test_a_running_batch_admits_no_rows_of_another_model(make_host, tmp_path: Path, sample_vocab):
+    host = await make_host(batch_size=8)
+    path = server_checkpoint(tmp_path, sample_vocab, "g1", seed=1)
+    await host.use("g1", path)
+    requests = [
+        GenerationRequest(seed="Hey", max_chars=30, rng_seed=i, model_id=model_id)
+        for i, model_id in enumerate(["default", "g1", "default", "g1"])
+    ]
+    done = await asyncio.gather(*(host.complete(r) for r in requests))
+    assert all(d.text.startswith("Hey") for d in done)
+    assert sorted(host.batch_rows) == [2, 2]  # one batch per model, each of its own model's rows
 
 
 async def test_the_executor_runs_torch_on_the_configured_threads(make_host):
