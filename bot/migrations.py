@@ -22,6 +22,13 @@ class MigrationError(RuntimeError):
     """A migration step failed or the database's schema version is not one this code understands."""
 
 
+async def _execute_all(db: aiosqlite.Connection, statements: Sequence[str]) -> None:
+    """Run a migration's statements inside the step's transaction."""
+    # One execute each: sqlite3's executescript() would COMMIT first and break the step's transaction.
+    for statement in statements:
+        await db.execute(statement)
+
+
 async def _v1_core(db: aiosqlite.Connection) -> None:
     """Quotes, votes, admin-added source quotes and per-guild settings."""
     statements = [
@@ -67,9 +74,7 @@ async def _v1_core(db: aiosqlite.Connection) -> None:
             updated_at      TEXT NOT NULL
         )""",
     ]
-    # One execute each: sqlite3's executescript() would COMMIT first and break the step's transaction.
-    for statement in statements:
-        await db.execute(statement)
+    await _execute_all(db, statements)
 
 
 async def _v2_models_and_retrains(db: aiosqlite.Connection) -> None:
@@ -113,8 +118,7 @@ async def _v2_models_and_retrains(db: aiosqlite.Connection) -> None:
             updated_at TEXT NOT NULL
         )""",
     ]
-    for statement in statements:
-        await db.execute(statement)
+    await _execute_all(db, statements)
 
 
 async def _v3_schedules(db: aiosqlite.Connection) -> None:
@@ -140,8 +144,7 @@ async def _v3_schedules(db: aiosqlite.Connection) -> None:
         "CREATE INDEX schedules_by_guild ON schedules (guild_id)",
         "CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused_reason IS NULL",
     ]
-    for statement in statements:
-        await db.execute(statement)
+    await _execute_all(db, statements)
 
 
 # Append only. Index k holds the step from version k to version k + 1.
