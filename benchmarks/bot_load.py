@@ -44,7 +44,7 @@ from benchmarks.measure import (
     reset_peak_rss,
 )
 from bot.app import create_bot
-from bot.model_host import default_threads
+from bot.serving.host import default_threads
 from bot.settings import load_settings
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from tests.discord_server import DiscordServer

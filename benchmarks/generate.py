@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.measure import LagSampler, cores, machine_line, markdown_table
-from bot.model_host import GenerationRequest, ModelHost, default_threads
+from bot.serving.host import GenerationRequest, ModelHost, default_threads
 from model.checkpoint import DEFAULT_CHECKPOINT, LoadedModel, load_checkpoint
 from model.device import resolve_device
 from model.generate import Decoder, Generator

@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.model_host import GenerationRequest, ModelHost
+from bot.serving.host import GenerationRequest, ModelHost
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
 from model.device import resolve_device
 from model.generate import Generator

@@ -4,6 +4,7 @@
     python -m bot --console       # the console, even with a token
     python -m bot --sync          # also publish the slash commands (/quote) to Discord
     printf '!quote Hey,\\n' | python -m bot --console
+    python -m bot export --db quotebot.db --out favoured.jsonl   # the stored quotes a retrain learns from
 
 Exit status: 0 after a clean stop (end of input, quit, Ctrl-C, SIGTERM); 1 when Discord refuses
 the bot (wrong token, missing intent) or cannot be reached; 2 for wrong settings or a bad model file.
@@ -26,9 +27,9 @@ import discord
 
 from bot.console import run_console
 from bot.logging_setup import setup_logging
-from bot.migrations import MigrationError
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store_records import StoreError
+from bot.storage.migrations import MigrationError
+from bot.storage.records import StoreError
 from model.checkpoint import CheckpointError
 from model.device import DeviceError
 
@@ -125,6 +126,11 @@ def run(main: Coroutine[Any, Any, int], settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["export"]:
+        from bot.export import main as export_main
+
+        return export_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(env_file=args.env_file)

@@ -26,12 +26,14 @@ from discord.ext import commands
 
 from bot.cogs import EXTENSIONS
 from bot.cogs import reply as reply_to
-from bot.errors import QuotebotError
-from bot.logging_setup import log_unexpected
-from bot.model_host import ModelHost
-from bot.service import QuoteService
+from bot.errors import QuotebotError, log_unexpected
+from bot.quotes.service import QuoteService
+from bot.retrain.retrainer import RetrainConfig, Retrainer
+from bot.serving.guild_models import GuildModels
+from bot.serving.host import ModelHost
 from bot.settings import Settings
-from bot.store import Store
+from bot.storage.model_versions import ModelVersions
+from bot.storage.store import Store
 
 CLOSE_TIMEOUT = 30.0  # seconds close() waits for replies in flight
 _log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ class QuoteBotMixin:
         self.host: ModelHost | None = None
         self.store: Store | None = None
         self.service: QuoteService | None = None
+        self.retrainer: Retrainer | None = None
         self._shutdown: asyncio.Task[None] | None = None
         # quotebot has no voice features: skip discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = False
@@ -103,7 +106,10 @@ class QuoteBotMixin:
         self.store = await Store.open(settings.db_path)  # migrates the schema to the latest version
         self.host = ModelHost.from_settings(settings)
         await self.host.start()  # the checkpoint loads in the host's executor, off the event loop
-        self.service = QuoteService.from_settings(settings, self.host, self.store)  # stores every quote
+        versions = ModelVersions(self.store, settings.models_dir)
+        guild_models = GuildModels(versions, self.host)  # each server's own promoted model
+        self.service = QuoteService.from_settings(settings, self.host, self.store, guild_models=guild_models)
+        self.retrainer = Retrainer(RetrainConfig.from_settings(settings), self.store, versions, guild_models)
         for extension in EXTENSIONS:
             await self.load_extension(extension)  # type: ignore[attr-defined]
         if settings.sync_commands:

@@ -8,7 +8,7 @@ Lines go through the same ``QuoteService`` as the Discord cog, so every rule (op
 checks, unknown characters) is the same; the console's own user is an owner, so it has no cooldown.
 Quotes are stored in ``DB_PATH`` like the bot's (no server, requester ``CONSOLE_USER_ID``), and the
 operator can list a server's favourites (``top SERVER_ID [n]``) and delete a person's data on request
-(``forget USER_ID``), through the same ``bot.favourites`` rules as ``!top`` and ``!forgetme``.
+(``forget USER_ID``), through the same ``bot.quotes.favourites`` rules as ``!top`` and ``!forgetme``.
 Replies go to standard output, logs to standard error.
 """
 
@@ -22,13 +22,12 @@ import threading
 from collections.abc import AsyncIterator
 from typing import TextIO
 
-from bot.errors import QuotebotError
-from bot.favourites import TOP_DEFAULT, Favourites, FavouritesError
-from bot.logging_setup import log_unexpected
-from bot.model_host import ModelHost
-from bot.service import QuoteService
+from bot.errors import QuotebotError, log_unexpected
+from bot.quotes.favourites import TOP_DEFAULT, Favourites, FavouritesError
+from bot.quotes.service import QuoteService
+from bot.serving.host import ModelHost
 from bot.settings import Settings
-from bot.store import Store, StoreError
+from bot.storage.store import Store, StoreError
 
 CONSOLE_USER_ID = 0  # not a Discord id; the person at the terminal
 _log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ class Console:
             return f"I don't know the command {name!r}; type help for the list."
         try:
             if name == "quote":
-                return (await self.service.quote(user_id=CONSOLE_USER_ID, text=rest)).reply
+                return (await self.service.write(self.service.parse(rest, user_id=CONSOLE_USER_ID))).reply
             return await self._favourites_command(name, rest.split())
         except QuotebotError as exc:
             return str(exc)

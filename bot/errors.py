@@ -1,13 +1,15 @@
 """Typed errors whose message is written for the user; one handler turns them into friendly replies.
 
 The service and the model host raise these; the Discord error handler and the console show
-``str(error)`` as it is. Anything that is not a ``QuotebotError`` is a bug: it is logged with an id
-and the user sees only that id.
+``str(error)`` as it is. Anything that is not a ``QuotebotError`` is a bug: ``log_unexpected`` logs it
+with a short id, and the user sees only that id.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import secrets
 
 
 class QuotebotError(Exception):
@@ -62,3 +64,15 @@ class ShuttingDownError(QuotebotError):
 
     def __init__(self) -> None:
         super().__init__("I'm shutting down and can't start a new quote; try again in a minute.")
+
+
+def new_error_id() -> str:
+    """A short id for one unexpected error, easy to read out and to find in the log."""
+    return secrets.token_hex(4)
+
+
+def log_unexpected(logger: logging.Logger, error: BaseException, context: str) -> str:
+    """Log an unexpected error with its traceback and a fresh id; returns the id."""
+    error_id = new_error_id()
+    logger.error("unexpected error %s in %s", error_id, context, exc_info=error)
+    return error_id

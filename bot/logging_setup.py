@@ -4,14 +4,13 @@
 
 Every line goes through ``RedactingFormatter``, which formats with discord.py's own formatter and
 then replaces each secret (the token) wherever it appears: in the message, its arguments, or a
-traceback. ``new_error_id`` and ``log_unexpected`` give an unexpected error a short id that the
-user's reply shows and the log line carries.
+traceback. (``bot.errors.log_unexpected`` gives an unexpected error its id; it lives there so that
+the discord-free packages can use it without loading discord.py through this module.)
 """
 
 from __future__ import annotations
 
 import logging
-import secrets as _random
 import sys
 from collections.abc import Iterable
 
@@ -51,15 +50,3 @@ def setup_logging(level: str = "INFO", secrets: Iterable[Secret | str | None] = 
     handler.setFormatter(RedactingFormatter(handler.formatter, plain))
     _installed.append(handler)
     return handler
-
-
-def new_error_id() -> str:
-    """A short id for one unexpected error, easy to read out and to find in the log."""
-    return _random.token_hex(4)
-
-
-def log_unexpected(logger: logging.Logger, error: BaseException, context: str) -> str:
-    """Log an unexpected error with its traceback and a fresh id; returns the id."""
-    error_id = new_error_id()
-    logger.error("unexpected error %s in %s", error_id, context, exc_info=error)
-    return error_id

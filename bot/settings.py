@@ -77,7 +77,7 @@ class Settings:
     queue_size: int = 256  # benchmarks/bot_load.py: 200 commands at once all served, p99 2.2 s
     batch_size: int = 32  # benchmarks/bot_load.py: 90 quotes/s against 48 at batch 8
     batch_wait_ms: float = 5.0
-    generation_threads: int = 0  # 0: every core but one (see bot.model_host.default_threads)
+    generation_threads: int = 0  # 0: every core but one (see bot.serving.host.default_threads)
     owner_ids: frozenset[int] = frozenset()
     shard_count: int | None = None
     log_level: str = "INFO"
@@ -85,7 +85,7 @@ class Settings:
     gateway_url: str = DEFAULT_GATEWAY_URL
     unknown_chars: UnknownPolicy = UnknownPolicy.REPLACE
     sync_commands: bool = False
-    # Per-server models and retraining (bot/retrain.py, bot/model_versions.py).
+    # Per-server models and retraining (bot/retrain/retrainer.py, bot/storage/model_versions.py).
     models_dir: Path = Path("models")
     max_loaded_models: int = 8  # server models kept in memory besides the bundled one (LRU)
     retrain_min_votes: int = 1

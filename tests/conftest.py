@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bot.quotes.service import QuoteResult, QuoteService
 from model.checkpoint import save_checkpoint
 from model.network import CharLSTM, ModelConfig
 from model.vocab import Vocab
@@ -51,3 +52,14 @@ def tiny_model(sample_vocab: Vocab) -> CharLSTM:
 def tiny_checkpoint(tmp_path: Path, tiny_model: CharLSTM, sample_vocab: Vocab) -> Path:
     """A real checkpoint file of the tiny model."""
     return save_checkpoint(tmp_path / "tiny.pt", tiny_model, sample_vocab, {"val_bpc": 4.5, "parent": None})
+
+
+async def write_quote(
+    service: QuoteService,
+    user_id: int,
+    text: str = "",
+    guild_id: int | None = None,
+    channel_id: int | None = None,
+) -> QuoteResult:
+    """A quote from the text form, as ``!quote`` asks for it: parsed, then written by the service."""
+    return await service.write(service.parse(text, user_id, guild_id, channel_id))

@@ -167,10 +167,10 @@ async def test_a_bug_is_logged_with_the_id_the_reply_shows(
 ):
     server, bot = server_and_bot
 
-    async def broken(**_kwargs):
+    async def broken(*_args, **_kwargs):
         raise RuntimeError("a bug in the service")
 
-    monkeypatch.setattr(bot.service, "quote", broken)  # the one way to cause a bug on purpose
+    monkeypatch.setattr(bot.service, "write", broken)  # the one way to cause a bug on purpose
     with caplog.at_level(logging.ERROR, logger="bot.app"):
         _sent, reply = await ask(server, "!quote Hi")
     assert "Something went wrong" in reply.content and "a bug" not in reply.content

@@ -1,4 +1,5 @@
-"""bot.child_process with real child processes: priority, threads, JSON lines, errors, the deadline."""
+"""bot.retrain.child_process with real child processes: priority, threads, JSON lines, errors, the
+deadline."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 import pytest
 
-from bot.child_process import NICE, Child, ChildTimeout, describe_exit
+from bot.retrain.child_process import NICE, Child, ChildTimeout, describe_exit
 
 REPORT = (
     "import json, os, sys\n"

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from bot.console import CONSOLE_USER_ID, Console, StopConsole, read_lines
-from bot.favourites import Favourites
-from bot.model_host import ModelHost
-from bot.service import QuoteService
-from bot.store import Store
+from bot.quotes.favourites import Favourites
+from bot.quotes.service import QuoteService
+from bot.serving.host import ModelHost
+from bot.storage.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -69,11 +69,11 @@ async def test_blank_lines_and_quit(console: Console):
 async def test_unexpected_error_shows_an_id_that_the_log_has(
     console: Console, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
-    async def broken(**_kwargs):
+    async def broken(*_args, **_kwargs):
         raise RuntimeError("a bug")
 
     # The one way to make the real service hit a bug on purpose.
-    monkeypatch.setattr(console.service, "quote", broken)
+    monkeypatch.setattr(console.service, "write", broken)
     with caplog.at_level(logging.ERROR):
         reply = await console.handle("!quote Hi")
     error_id = reply.split("error id ")[1].split(")")[0]
@@ -103,7 +103,7 @@ async def stored_console(tiny_checkpoint: Path, tmp_path: Path):
 async def test_console_quotes_are_stored_and_top_and_forget_work(stored_console):
     console, store = stored_console
     reply = await console.handle("!quote Hey, --rng 4")
-    stored = await store.quote(1)
+    stored = await store.get_quote(1)
     assert stored is not None and reply.startswith(stored.text.rstrip()[:10])
     assert (stored.guild_id, stored.channel_id, stored.requester_id, stored.seed) == (None, None, 0, "Hey,")
     # A server's favourites, from a database the bot shares: a quote posted on Discord with a vote.

@@ -218,7 +218,7 @@ def test_fingerprint_changes_with_content_and_order():
 
 
 def make_store(path: Path) -> Path:
-    """An SQLite file with the store's tables (bot/migrations.py, version 1) and a few rows."""
+    """An SQLite file with the store's tables (bot/storage/migrations.py, version 1) and a few rows."""
     db = sqlite3.connect(path)
     db.executescript(
         """

@@ -1,4 +1,5 @@
-"""bot/db.py: whole transactions, snapshot reads, errors named with the file, the stored clock format."""
+"""bot/storage/db.py: whole transactions, snapshot reads, errors named with the file, the stored clock
+format."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.db import Database, fetch_one, rowcount
-from bot.store_records import StoreError, UnknownQuoteError
+from bot.storage.db import Database, fetch_one, rowcount
+from bot.storage.records import StoreError, UnknownQuoteError
 
 INSERT = "INSERT INTO source_quotes (guild_id, added_by, text, created_at) VALUES (1, 2, ?, 'now')"
 

@@ -1,4 +1,4 @@
-"""``python -m training export`` (training/export.py) on a real bot database: the JSON-lines content."""
+"""``python -m bot export`` (bot/export.py) on a real bot database: the JSON-lines content."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import Store
+from bot.storage.store import Store
 from training.__main__ import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,10 +105,11 @@ def test_export_errors_are_one_line(
 
 
 @pytest.mark.slow
-def test_python_m_training_export(db: Path, tmp_path: Path):
+@pytest.mark.parametrize("package", ["bot", "training"])  # training's export is an alias of the bot's
+def test_python_m_export(db: Path, tmp_path: Path, package: str):
     out = tmp_path / "cli.jsonl"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "training", "export", "--db", str(db), "--guild", "2", "--out", str(out)]
+    command = [sys.executable, "-m", package, "export", "--db", str(db), "--guild", "2", "--out", str(out)]
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert [r["text"] for r in read_jsonl(out)] == ["Other guild, three votes.", "Other guild's source."]

@@ -1,4 +1,5 @@
-"""bot/favourites.py on a real SQLite file: reaction votes, top, quote info, added quotes, forgetting."""
+"""bot/quotes/favourites.py on a real SQLite file: reaction votes, top, quote info, added quotes,
+forgetting."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.favourites import (
+from bot.quotes.favourites import (
     ADD_QUOTE_ROLE,
     TOP_MAX,
     Favourites,
@@ -21,7 +22,7 @@ from bot.favourites import (
     message_id_from,
     show_emoji,
 )
-from bot.store import Store, StoreInputError
+from bot.storage.store import Store, StoreInputError
 
 GUILD, CHANNEL, ASKER = 10, 20, 30
 
@@ -250,11 +251,11 @@ async def test_forget_reports_counts_and_leaves_no_trace(favourites: Favourites,
     for trace in (forgetful, "A line only they wrote."):
         assert cells_holding(Path(store.path), trace) == []
     # The quote nobody else favoured is gone whole, seed and all.
-    assert await store.quote(unloved) is None and cells_holding(Path(store.path), "Lonelyseed") == []
+    assert await store.get_quote(unloved) is None and cells_holding(Path(store.path), "Lonelyseed") == []
     # The favoured one stays as posted, with the other member's vote; its seed column is blanked.
     assert cells_holding(Path(store.path), "Secretseed") == ["quotes.text"]
-    kept = await store.quote(own)
+    kept = await store.get_quote(own)
     assert kept is not None and kept.seed is None and kept.requester_id is None and kept.votes == 1
     assert "removed" in Favourites.describe(kept)
-    assert (await store.quote(other)).votes == 0
+    assert (await store.get_quote(other)).votes == 0
     assert "nothing to delete" in await favourites.forget(forgetful)

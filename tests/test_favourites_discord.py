@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.favourites import ADD_QUOTE_ROLE
-from bot.store import Quote, Store
+from bot.quotes.favourites import ADD_QUOTE_ROLE
+from bot.storage.store import Quote, Store
 from tests.discord_server import DiscordServer
 from tests.discord_server.fixtures import discord_server_fixture  # noqa: F401
 from tests.test_bot_discord import ask, bot_settings, mention_checkpoint, running  # noqa: F401
@@ -24,7 +24,10 @@ pytestmark = pytest.mark.discord
 @pytest.fixture
 def settings(discord_server: DiscordServer, mention_checkpoint: Path, tmp_path: Path):  # noqa: F811
     return bot_settings(
-        discord_server, mention_checkpoint, DB_PATH=str(tmp_path / "bot.db"), QUOTE_COOLDOWN_SECONDS="0"
+        discord_server,
+        mention_checkpoint,
+        DB_PATH=str(tmp_path / "bot.db"),
+        QUOTE_COOLDOWN_SECONDS="0",
     )
 
 
@@ -79,7 +82,7 @@ async def test_stars_vote_and_unvote_and_count_after_a_restart(discord_server: D
         await server.add_reaction(server.admin, reply, "⭐")
         await eventually(lambda: bot.store.vote_count(quote.id), 1)
     async with await Store.open(settings.db_path) as store:
-        assert (await store.quote(quote.id)).votes == 1
+        assert (await store.get_quote(quote.id)).votes == 1
     assert voters(settings.db_path) == [server.admin.id]
 
 

@@ -1,4 +1,5 @@
-"""bot.guild_models: each server's model through the real host and store; a damaged file falls back."""
+"""bot.serving.guild_models: each server's model through the real host and store; a damaged file falls
+back."""
 
 from __future__ import annotations
 
@@ -8,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from bot.errors import UnknownCharsError
-from bot.guild_models import GuildModels
-from bot.model_host import DEFAULT_MODEL_ID, ModelHost
-from bot.model_versions import ModelVersions, version_path
-from bot.retrain_text import model_text
-from bot.service import QuoteService
-from bot.store import Store
+from bot.quotes.service import QuoteService
+from bot.retrain.texts import model_text
+from bot.serving.guild_models import GuildModels
+from bot.serving.host import DEFAULT_MODEL_ID, ModelHost
+from bot.storage.model_versions import ModelVersions, version_path
+from bot.storage.store import Store
 from model.checkpoint import save_checkpoint
-from tests.conftest import make_tiny_model
+from tests.conftest import make_tiny_model, write_quote
 
 GUILD, OTHER = 111, 222
 
@@ -44,11 +45,11 @@ async def test_a_server_gets_its_own_model_and_others_keep_the_bundled_one(parts
     versions, host, guild_models = parts
     v1 = await add_version(versions, sample_vocab, 1, None, seed=1)
     service = QuoteService(host, cooldown_seconds=0, guild_models=guild_models)
-    mine = await service.quote(user_id=5, text="5€ --len 20", guild_id=GUILD)
+    mine = await write_quote(service, user_id=5, text="5€ --len 20", guild_id=GUILD)
     assert mine.model_id == v1.model_id == "version-1" and mine.reply.startswith("5€")
     assert host.loaded(v1.model_id).metadata["number"] == 1
     with pytest.raises(UnknownCharsError, match="€"):  # the other server's (bundled) model lacks '€'
-        await service.quote(user_id=5, text="5€ --len 20", guild_id=OTHER)
+        await write_quote(service, user_id=5, text="5€ --len 20", guild_id=OTHER)
     assert await service.model_for(OTHER) == await service.model_for(None) == DEFAULT_MODEL_ID
 
 
@@ -60,7 +61,7 @@ async def test_a_corrupt_current_version_is_refused_and_its_parent_serves(
     v2 = await add_version(versions, sample_vocab, 2, v1.id, seed=2)
     path = versions.file_of(v2)
     path.write_bytes(path.read_bytes()[:1500])  # damaged after it was promoted
-    with caplog.at_level(logging.ERROR, logger="bot.guild_models"):
+    with caplog.at_level(logging.ERROR, logger="bot.serving.guild_models"):
         serving = await guild_models.serving(GUILD)
     assert serving.version.id == v1.id
     assert [(bad.id, "truncated" in why) for bad, why in serving.skipped] == [(v2.id, True)]

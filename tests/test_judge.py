@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from bot.store import Store
+from bot.storage.store import Store
 from model.checkpoint import load_checkpoint, save_checkpoint
 from tests.conftest import make_tiny_model
 from tests.test_retrain import GUILD, fill_store
-from training.judge import base_slice, decide, judge, main
+from training.judge import base_slice, judge, main
+from training.verdict import decide
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -1,4 +1,4 @@
-"""bot/migrations.py: the chain from every earlier schema version to the latest keeps every row."""
+"""bot/storage/migrations.py: the chain from every earlier schema version to the latest keeps every row."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from bot.migrations import LATEST_VERSION, MIGRATIONS, MigrationError, migrate, schema_version
-from bot.store import Store
+from bot.storage.migrations import LATEST_VERSION, MIGRATIONS, MigrationError, migrate, schema_version
+from bot.storage.store import Store
 
 # What a database at version k holds, written with that version's own SQL, and how to check it survived.
 # A new migration needs an entry for the version it starts from: test_every_version_has_a_fixture says so.
@@ -40,7 +40,7 @@ async def _seed_v1(db: aiosqlite.Connection) -> None:
 
 
 async def _check_v1(store: Store) -> None:
-    quote = await store.quote(1)
+    quote = await store.get_quote(1)
     assert quote is not None
     assert (quote.guild_id, quote.channel_id, quote.message_id, quote.requester_id) == (10, 20, 30, 40)
     assert (quote.seed, quote.text, quote.settings, quote.votes) == (

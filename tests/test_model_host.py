@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bot.errors import BusyError, ShuttingDownError
-from bot.model_host import GenerationRequest, ModelHost, default_threads
+from bot.serving.host import GenerationRequest, ModelHost, default_threads
 from bot.settings import load_settings
 from model.checkpoint import CheckpointError, save_checkpoint
 from model.generate import STOP_END, STOP_LENGTH, STOP_LOOP
@@ -251,11 +251,18 @@ class StepGatedHost(ModelHost):
         self.held = threading.Event()
         self.release = threading.Event()
 
-    def _advance(self, run, admits):
-        if run.batch.steps >= self.hold_after and not self.release.is_set():
-            self.held.set()
-            assert self.release.wait(10), "the test never released the batch"
-        return super()._advance(run, admits)
+    def _make_batcher(self):
+        batcher = super()._make_batcher()
+        advance = batcher._advance
+
+        def gated(run, admits):
+            if run.batch.steps >= self.hold_after and not self.release.is_set():
+                self.held.set()
+                assert self.release.wait(10), "the test never released the batch"
+            return advance(run, admits)
+
+        batcher._advance = gated
+        return batcher
 
 
 @pytest.mark.parametrize("sampling", [SamplingConfig(temperature=1.0), SamplingConfig()])
@@ -443,7 +450,7 @@ async def test_many_requests_for_a_cold_model_load_it_once(
 ):
     host = await make_host()
     path = server_checkpoint(tmp_path, sample_vocab, "g1", seed=1)
-    with caplog.at_level(logging.INFO, logger="bot.model_host"):
+    with caplog.at_level(logging.INFO, logger="bot.serving.host"):
         assert await asyncio.gather(*(host.use("g1", path) for _ in range(5))) == ["g1"] * 5
     assert sum("loaded model 'g1'" in r.getMessage() for r in caplog.records) == 1
 

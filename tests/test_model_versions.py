@@ -1,4 +1,5 @@
-"""bot.model_versions on a real SQLite store: runs (one per guild, a global limit), versions, rollback."""
+"""bot.storage.model_versions on a real SQLite store: runs (one per guild, a global limit), versions,
+rollback."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.model_versions import (
+from bot.storage.model_versions import (
     ModelVersions,
     NothingToRollBackError,
     RetrainRefusedError,
     version_path,
 )
-from bot.store import Store
+from bot.storage.store import Store
 
 
 @pytest.fixture

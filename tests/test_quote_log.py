@@ -1,4 +1,5 @@
-"""bot/quote_log.py against a real SQLite file: quotes stored whole, failures logged and never raised."""
+"""bot/quotes/quote_log.py against a real SQLite file: quotes stored whole, failures logged and never
+raised."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.quote_log import QuoteLog, quote_settings
-from bot.store import Store
+from bot.quotes.quote_log import QuoteLog, quote_settings
+from bot.storage.store import Store
 from model.sampling import SamplingConfig
 
 
@@ -50,12 +51,12 @@ async def test_remember_then_record_the_message(store: Store):
 
 async def test_an_empty_quote_is_not_stored(store: Store):
     assert await QuoteLog(store).remember(**remember_args(seed="", text="  ")) is None
-    assert await store.quote(1) is None
+    assert await store.get_quote(1) is None
 
 
 async def test_a_failure_is_logged_not_raised(store: Store, caplog: pytest.LogCaptureFixture):
     log = QuoteLog(store)
-    with caplog.at_level(logging.WARNING, logger="bot.quote_log"):
+    with caplog.at_level(logging.WARNING, logger="bot.quotes.quote_log"):
         # A store refusal (settings that are not JSON) and a bug (a closed connection) both return None.
         assert await log.remember(**remember_args(settings={"x": object()})) is None
         assert not await log.record_message(123, channel_id=2, message_id=5)  # no such quote

@@ -16,22 +16,22 @@ from pathlib import Path
 import pytest
 import torch
 
-from bot.guild_models import GuildModels
-from bot.model_host import DEFAULT_MODEL_ID, GenerationRequest, ModelHost
-from bot.model_versions import ModelVersions, RetrainRefusedError
-from bot.retrain import (
+from bot.quotes.service import QuoteService
+from bot.retrain.progress import RunUpdate
+from bot.retrain.retrainer import (
     RUNS_DIR,
     NoRunningRetrainError,
     RetrainConfig,
     Retrainer,
     TooFewQuotesError,
 )
-from bot.retrain_progress import RunUpdate
-from bot.retrain_text import interrupted_text
-from bot.service import QuoteService
-from bot.store import Store
+from bot.retrain.texts import interrupted_text
+from bot.serving.guild_models import GuildModels
+from bot.serving.host import DEFAULT_MODEL_ID, GenerationRequest, ModelHost
+from bot.storage.model_versions import ModelVersions, RetrainRefusedError
+from bot.storage.store import Store
 from model.checkpoint import load_checkpoint, save_checkpoint
-from tests.conftest import SAMPLE_CORPUS, make_tiny_model
+from tests.conftest import SAMPLE_CORPUS, make_tiny_model, write_quote
 from training.__main__ import main as training_main
 from training.corpus import corpus_fingerprint, load_quotes
 
@@ -162,13 +162,13 @@ async def test_a_run_promotes_and_only_that_server_gets_the_new_model(store, bot
     assert run.status == "promoted" and run.figures["base_candidate_nats"] > 0
     # The server is served by its own model, loaded in the host; another server keeps the bundled one.
     service = QuoteService(host, cooldown_seconds=0, guild_models=guild_models)
-    assert (await service.quote(1, "Hey,", guild_id=GUILD)).model_id == version.model_id
-    assert (await service.quote(1, "Hey,", guild_id=OTHER_GUILD)).model_id == DEFAULT_MODEL_ID
+    assert (await write_quote(service, 1, "Hey,", guild_id=GUILD)).model_id == version.model_id
+    assert (await write_quote(service, 1, "Hey,", guild_id=OTHER_GUILD)).model_id == DEFAULT_MODEL_ID
     assert host.loaded(version.model_id).metadata["corpus_guild_id"] == GUILD
     # Rollback: back to the bundled model; the file stays for later.
     assert await versions.rollback(GUILD) is None
     await guild_models.activate(GUILD)
-    assert (await service.quote(1, "Hey,", guild_id=GUILD)).model_id == DEFAULT_MODEL_ID
+    assert (await write_quote(service, 1, "Hey,", guild_id=GUILD)).model_id == DEFAULT_MODEL_ID
     assert versions.file_of(version).is_file()
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.model_versions import ModelVersions
-from bot.store import Store
+from bot.storage.model_versions import ModelVersions
+from bot.storage.store import Store
 from model.checkpoint import save_checkpoint
 from model.vocab import Vocab
 from tests.conftest import make_tiny_model

@@ -1,11 +1,11 @@
-"""bot.retrain_progress: a run's updates are passed on at most every few seconds, the end always."""
+"""bot.retrain.progress: a run's updates are passed on at most every few seconds, the end always."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from bot.model_versions import RetrainRun
-from bot.retrain_progress import RunHandle, RunUpdate
+from bot.retrain.progress import RunHandle, RunUpdate
+from bot.storage.model_versions import RetrainRun
 
 
 def a_run() -> RetrainRun:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.schedule import MIN_INTERVAL, Rhythm, ScheduleError, parse_schedule
+from bot.schedules.rhythm import MIN_INTERVAL, Rhythm, ScheduleError, parse_schedule
 
 UTC = timezone.utc
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""bot/scheduler.py with a hand-moved clock, a real SQLite store and a real tiny model.
+"""bot/schedules/scheduler.py with a hand-moved clock, a real SQLite store and a real tiny model.
 
 Only Discord is stood in for: ``Channels`` is the ``post(channel_id, text)`` callable, with channels that
 can be deleted, closed to the bot, or broken on purpose (the Discord adapter is tested end to end in
@@ -16,20 +16,21 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import fetch_one
 from bot.errors import SeedTooLongError, UnknownCharsError
-from bot.model_host import ModelHost
-from bot.schedule import parse_schedule
-from bot.scheduler import (
+from bot.quotes.options import CUT_MARK
+from bot.quotes.service import QuoteService
+from bot.schedules.rhythm import parse_schedule
+from bot.schedules.scheduler import (
     ChannelGoneError,
     MissingPermissionError,
     PostError,
     Scheduler,
     ServiceGenerator,
 )
-from bot.schedules_store import Schedule, ScheduleStore
-from bot.service import CUT_MARK, QuoteService
-from bot.store import Store
+from bot.schedules.store import Schedule, ScheduleStore
+from bot.serving.host import ModelHost
+from bot.storage.db import fetch_one
+from bot.storage.store import Store
 
 UTC = timezone.utc
 GUILD, ADMIN = 700_000_000_000_000_001, 720_000_000_000_000_001
@@ -195,7 +196,7 @@ async def test_a_channel_that_cannot_take_posts_pauses_its_schedule(
     schedule = await add(schedules, clock, "every 10m", channel=RANDOM)
     getattr(channels, breakage).add(RANDOM)
     clock.advance(minutes=10)
-    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+    with caplog.at_level(logging.WARNING, logger="bot.schedules.scheduler"):
         report = await scheduler.run_due()
     assert report.paused == [schedule.id]
     paused = await schedules.get(GUILD, schedule.id)
@@ -290,12 +291,11 @@ async def test_a_closing_bot_posts_nothing_and_keeps_the_run_due(
 
 
 async def test_the_seed_check_names_the_problem(service: QuoteService) -> None:
-    generator = ServiceGenerator(service)
-    assert await generator.check_seed(GUILD, "Hey,") == ("default", "Hey,")
+    assert await service.prepare_seed("Hey,", GUILD) == ("default", "Hey,")
     with pytest.raises(SeedTooLongError, match="41 characters"):
-        await generator.check_seed(GUILD, "a" * 41)
+        await service.prepare_seed("a" * 41, GUILD)
     with pytest.raises(UnknownCharsError, match="snowman"):
-        await generator.check_seed(GUILD, "Hi \u2603")
+        await service.prepare_seed("Hi \u2603", GUILD)
 
 
 def test_a_naive_clock_is_refused(schedules: ScheduleStore, channels: Channels) -> None:

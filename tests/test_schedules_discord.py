@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from bot.app import QuoteBot
-from bot.schedules_store import Schedule
+from bot.schedules.store import Schedule
 from bot.settings import Settings
-from bot.store import Quote
+from bot.storage.store import Quote
 from tests.discord_server import DiscordServer, Perm, StoredMessage, User
 from tests.discord_server.fixtures import discord_server_fixture  # noqa: F401
 from tests.test_bot_discord import bot_settings, running

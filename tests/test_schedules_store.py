@@ -1,4 +1,4 @@
-"""bot/schedules_store.py against real SQLite files: limits, ownership, due times, the post transaction."""
+"""bot/schedules/store.py against real SQLite files: limits, ownership, due times, the post transaction."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import fetch_one
-from bot.schedule import Rhythm, parse_schedule
-from bot.schedules_store import (
+from bot.schedules.rhythm import Rhythm, parse_schedule
+from bot.schedules.store import (
     Schedule,
     ScheduleLimitError,
     ScheduleNotPausedError,
@@ -20,7 +19,8 @@ from bot.schedules_store import (
     rhythm_from_json,
     rhythm_to_json,
 )
-from bot.store import Store, StoreError, StoreInputError
+from bot.storage.db import fetch_one
+from bot.storage.store import Store, StoreError, StoreInputError
 
 UTC = timezone.utc
 GUILD, OTHER_GUILD = 700_000_000_000_000_001, 700_000_000_000_000_002
@@ -196,7 +196,7 @@ async def test_record_post_stores_an_ordinary_quote_and_moves_the_schedule(
     moved = await schedules.get(GUILD, schedule.id)
     assert moved.next_run_at == schedule.next_run_at + SIX_HOURS
     assert (moved.last_posted_at, moved.last_quote_id) == (schedule.next_run_at, quote_id)
-    quote = await store.quote(quote_id)
+    quote = await store.get_quote(quote_id)
     assert quote is not None
     assert (quote.guild_id, quote.channel_id, quote.requester_id) == (GUILD, CHANNEL, None)
     assert (quote.seed, quote.text, quote.settings) == ("Hey,", "Hey, the printer won.", SETTINGS)
@@ -280,7 +280,7 @@ async def test_undo_post_deletes_the_unsent_quote_and_can_pause(
     assert first is not None and second is not None
     await schedules.undo_post(posted, second, pause_reason="the channel no longer exists")
     after = await schedules.get(GUILD, schedule.id)
-    assert await store.quote(second) is None and await store.quote(first) is not None
+    assert await store.get_quote(second) is None and await store.get_quote(first) is not None
     assert (after.last_quote_id, after.last_posted_at) == (first, posted.last_posted_at)
     assert after.paused_reason == "the channel no longer exists"
     # Without a reason the schedule keeps running; the failed slot stays skipped (at most once).

@@ -18,21 +18,22 @@ from bot.errors import (
     ShuttingDownError,
     UnknownCharsError,
 )
-from bot.model_host import ModelHost
-from bot.service import (
+from bot.quotes.options import (
     CUT_MARK,
     DEFAULT_TEMPERATURE,
     DISCORD_MESSAGE_LIMIT,
-    QuoteService,
     fit_message,
     parse_options,
     split_options,
 )
+from bot.quotes.service import QuoteService
+from bot.serving.host import ModelHost
 from bot.settings import load_settings
-from bot.store import Store
+from bot.storage.store import Store
 from model.generate import STOP_END, STOP_LENGTH, Completion
 from model.sampling import SamplingConfig
 from model.vocab import UnknownPolicy
+from tests.conftest import write_quote
 
 
 class FakeClock:
@@ -131,7 +132,7 @@ def test_out_of_range_options_refused_by_name(raw: dict[str, str], option: str):
 
 
 async def test_reply_starts_with_the_seed(service: QuoteService):
-    result = await service.quote(user_id=1, text="Hey, --temp 0.7 --len 80")
+    result = await write_quote(service, user_id=1, text="Hey, --temp 0.7 --len 80")
     assert result.reply.startswith("Hey,")
     assert result.options.temperature == 0.7
     assert len(result.completion.text) <= 80
@@ -139,7 +140,7 @@ async def test_reply_starts_with_the_seed(service: QuoteService):
 
 
 async def test_reply_keeps_the_seed_as_typed_while_the_model_gets_stand_ins(service: QuoteService):
-    result = await service.quote(user_id=1, text="\u201cWell\u201d \u2026 I --rng 3")
+    result = await write_quote(service, user_id=1, text="\u201cWell\u201d \u2026 I --rng 3")
     assert result.model_seed == '"Well" ... I'
     assert result.completion.text.startswith(result.model_seed)
     assert result.reply.startswith("\u201cWell\u201d \u2026 I")
@@ -149,65 +150,65 @@ async def test_reply_keeps_the_seed_as_typed_while_the_model_gets_stand_ins(serv
 
 
 async def test_no_seed_writes_a_whole_quote(service: QuoteService):
-    result = await service.quote(user_id=1, text="--rng 5")
+    result = await write_quote(service, user_id=1, text="--rng 5")
     assert result.seed == "" and result.reply
 
 
 async def test_same_rng_gives_the_same_quote(service: QuoteService):
-    first = await service.quote(user_id=1, text="The --rng 77 --temp 1.2")
-    second = await service.quote(user_id=2, text="The --rng 77 --temp 1.2")
+    first = await write_quote(service, user_id=1, text="The --rng 77 --temp 1.2")
+    second = await write_quote(service, user_id=2, text="The --rng 77 --temp 1.2")
     assert first.reply == second.reply
 
 
 async def test_unknown_characters_refused_with_their_names(service: QuoteService):
     with pytest.raises(UnknownCharsError) as caught:
-        await service.quote(user_id=1, text="Hey \u2603 there")
+        await write_quote(service, user_id=1, text="Hey \u2603 there")
     assert "\u2603" in str(caught.value) and "snowman" in str(caught.value)
     assert caught.value.chars == ["\u2603"]
 
 
 async def test_drop_policy_drops_unknown_characters(host: ModelHost):
     service = QuoteService(host, unknown_policy=UnknownPolicy.DROP, cooldown_seconds=0)
-    result = await service.quote(user_id=1, text="Hey \u2603")
+    result = await write_quote(service, user_id=1, text="Hey \u2603")
     assert result.model_seed == "Hey "
     assert result.reply.startswith("Hey \u2603")
 
 
 async def test_seed_too_long(service: QuoteService):
     with pytest.raises(SeedTooLongError) as caught:
-        await service.quote(user_id=1, text="a" * 41)
+        await write_quote(service, user_id=1, text="a" * 41)
     assert "41 characters" in str(caught.value) and "40" in str(caught.value)
 
 
 async def test_length_option_must_leave_room_after_the_seed(service: QuoteService):
     with pytest.raises(BadOptionError) as caught:
-        await service.quote(user_id=1, text="a" * 30 + " --len 20")
+        await write_quote(service, user_id=1, text="a" * 30 + " --len 20")
     assert caught.value.option == "--len"
 
 
 async def test_cooldown_per_user_with_seconds_left(service: QuoteService, clock: FakeClock):
-    await service.quote(user_id=1, text="Hi")
+    await write_quote(service, user_id=1, text="Hi")
     clock.now += 3.2
     with pytest.raises(CooldownError) as caught:
-        await service.quote(user_id=1, text="Hi")
+        await write_quote(service, user_id=1, text="Hi")
     assert math.isclose(caught.value.retry_after, 6.8)
     assert "7 seconds" in str(caught.value)
-    await service.quote(user_id=2, text="Hi")  # another user is not held up
+    await write_quote(service, user_id=2, text="Hi")  # another user is not held up
     clock.now += 7
-    await service.quote(user_id=1, text="Hi")
+    await write_quote(service, user_id=1, text="Hi")
 
 
 async def test_owners_skip_the_cooldown(service: QuoteService):
-    await service.quote(user_id=7, text="Hi")
-    await service.quote(user_id=7, text="Hi")
+    await write_quote(service, user_id=7, text="Hi")
+    await write_quote(service, user_id=7, text="Hi")
 
 
 async def test_a_refused_request_does_not_start_the_cooldown(service: QuoteService):
     with pytest.raises(BadOptionError):
-        await service.quote(user_id=1, text="Hi --temp 9")
+        await write_quote(service, user_id=1, text="Hi --temp 9")
     with pytest.raises(UnknownCharsError):
-        await service.quote(user_id=1, text="Hi \u2603")
-    await service.quote(user_id=1, text="Hi")
+        await write_quote(service, user_id=1, text="Hi \u2603")
+    await write_quote(service, user_id=1, text="Hi")
 
 
 async def test_busy_says_so_and_refunds_the_cooldown(tiny_checkpoint: Path, clock: FakeClock):
@@ -216,12 +217,12 @@ async def test_busy_says_so_and_refunds_the_cooldown(tiny_checkpoint: Path, cloc
     try:
         service = QuoteService(host, cooldown_seconds=60, clock=clock)
         outcomes = await asyncio.gather(
-            *(service.quote(user_id=user, text="Hi") for user in range(1, 5)), return_exceptions=True
+            *(write_quote(service, user_id=user, text="Hi") for user in range(1, 5)), return_exceptions=True
         )
         busy_users = [user for user, o in zip(range(1, 5), outcomes, strict=True) if isinstance(o, BusyError)]
         assert busy_users
         # No quote was written for them, so they may ask again at once.
-        result = await service.quote(user_id=busy_users[0], text="Hi")
+        result = await write_quote(service, user_id=busy_users[0], text="Hi")
         assert result.reply.startswith("Hi")
     finally:
         await host.close()
@@ -244,13 +245,13 @@ def test_fit_message():
 
 
 async def test_close_waits_for_quotes_in_flight_then_refuses(service: QuoteService):
-    task = asyncio.create_task(service.quote(user_id=1, text="Hi --len 100"))
+    task = asyncio.create_task(write_quote(service, user_id=1, text="Hi --len 100"))
     await asyncio.sleep(0)
     assert service.in_flight == 1
     assert await service.close(timeout=10)
     assert task.done() and task.result().reply.startswith("Hi")
     with pytest.raises(ShuttingDownError):
-        await service.quote(user_id=2, text="Hi")
+        await write_quote(service, user_id=2, text="Hi")
 
 
 def test_help_names_the_options_and_limits(host: ModelHost):
@@ -278,14 +279,14 @@ async def test_a_request_begun_before_close_is_finished_not_refused(service: Quo
     async def cog_request():  # as the cog does: tracked from the start, the quote asked for later
         async with service.track():
             await go_on.wait()
-            return await service.quote(user_id=1, text="Hi")
+            return await write_quote(service, user_id=1, text="Hi")
 
     request = asyncio.create_task(cog_request())
     await asyncio.sleep(0)
     closing = asyncio.create_task(service.close(timeout=10))
     await asyncio.sleep(0)
     with pytest.raises(ShuttingDownError):  # a new request is refused...
-        await service.quote(user_id=2, text="Hi")
+        await write_quote(service, user_id=2, text="Hi")
     go_on.set()
     assert (await request).reply.startswith("Hi")  # ...the one in flight is served
     assert await closing
@@ -302,11 +303,11 @@ async def store(tmp_path: Path):
 
 async def test_every_quote_is_stored_with_its_seed_settings_and_model(host: ModelHost, store: Store):
     service = QuoteService(host, max_quote_chars=120, cooldown_seconds=0, store=store)
-    result = await service.quote(
-        user_id=3, text="\u201cWell\u201d I --temp 0.6 --len 90", guild_id=1, channel_id=2
+    result = await write_quote(
+        service, user_id=3, text="\u201cWell\u201d I --temp 0.6 --len 90", guild_id=1, channel_id=2
     )
     assert result.quote_id is not None
-    stored = await store.quote(result.quote_id)
+    stored = await store.get_quote(result.quote_id)
     assert stored is not None
     assert (stored.guild_id, stored.channel_id, stored.requester_id) == (1, 2, 3)
     assert stored.message_id is None  # the cog records it once the reply is sent
@@ -318,13 +319,13 @@ async def test_every_quote_is_stored_with_its_seed_settings_and_model(host: Mode
     assert stored.settings["no_repeat_ngram"] == SamplingConfig().no_repeat_ngram  # every knob, not a few
     # No --rng was given: the service drew one and stored it, and it writes the same quote again.
     rng = stored.settings["rng_seed"]
-    again = await service.quote(user_id=4, text=f"\u201cWell\u201d I --temp 0.6 --len 90 --rng {rng}")
+    again = await write_quote(service, user_id=4, text=f"\u201cWell\u201d I --temp 0.6 --len 90 --rng {rng}")
     assert again.completion.text == result.completion.text
 
 
 async def test_the_message_id_is_recorded_on_the_stored_quote(host: ModelHost, store: Store):
     service = QuoteService(host, cooldown_seconds=0, store=store)
-    result = await service.quote(user_id=3, text="Hi", guild_id=1, channel_id=2)
+    result = await write_quote(service, user_id=3, text="Hi", guild_id=1, channel_id=2)
     assert await service.record_message(result.quote_id, channel_id=2, message_id=99)
     stored = await store.quote_by_message(99)
     assert stored is not None and stored.id == result.quote_id
@@ -339,8 +340,8 @@ async def test_a_busy_store_still_returns_the_quote_and_logs_the_loss(
     locker = sqlite3.connect(store.path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock past the retry window
     try:
-        with caplog.at_level(logging.WARNING, logger="bot.quote_log"):
-            result = await service.quote(user_id=3, text="Hi", guild_id=1, channel_id=2)
+        with caplog.at_level(logging.WARNING, logger="bot.quotes.quote_log"):
+            result = await write_quote(service, user_id=3, text="Hi", guild_id=1, channel_id=2)
     finally:
         locker.execute("ROLLBACK")
         locker.close()
@@ -352,5 +353,5 @@ async def test_a_busy_store_still_returns_the_quote_and_logs_the_loss(
 
 
 async def test_without_a_store_quotes_are_not_stored(host: ModelHost):
-    result = await QuoteService(host, cooldown_seconds=0).quote(user_id=3, text="Hi")
+    result = await write_quote(QuoteService(host, cooldown_seconds=0), user_id=3, text="Hi")
     assert result.quote_id is None and result.settings["rng_seed"] >= 0

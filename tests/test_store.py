@@ -1,4 +1,4 @@
-"""bot/store.py against real SQLite files: the API, concurrency, locks, privacy and hostile text."""
+"""bot/storage/store.py against real SQLite files: the API, concurrency, locks, privacy and hostile text."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.migrations import LATEST_VERSION
-from bot.store import (
+from bot.storage.migrations import LATEST_VERSION
+from bot.storage.store import (
     DEFAULT_EMOJI,
     Store,
     StoreBusyError,
@@ -51,17 +51,17 @@ async def test_a_quote_is_stored_completely_and_read_back(db_path: Path) -> None
     moment = datetime(2026, 3, 1, 12, 30, tzinfo=timezone(timedelta(hours=2)))
     async with await Store.open(db_path, clock=lambda: moment) as store:
         qid = await add(store, requester=42)
-        quote = await store.quote(qid)
+        quote = await store.get_quote(qid)
         assert quote is not None
         assert (quote.id, quote.guild_id, quote.channel_id, quote.requester_id) == (qid, GUILD, CHANNEL, 42)
         assert (quote.seed, quote.text, quote.model_version) == ("Hey,", "Hey, the coffee.", "default")
         assert quote.settings == SETTINGS
         assert quote.message_id is None and quote.votes == 0
         assert quote.created_at == moment and quote.created_at.utcoffset() == timedelta(0)
-        assert await store.quote(qid + 1) is None
+        assert await store.get_quote(qid + 1) is None
     # Reopened, everything is still there.
     async with await Store.open(db_path) as again:
-        assert await again.quote(qid) == quote
+        assert await again.get_quote(qid) == quote
 
 
 async def test_message_ids_link_quotes_to_discord_messages(store: Store) -> None:
@@ -99,7 +99,7 @@ async def test_message_ids_link_quotes_to_discord_messages(store: Store) -> None
 async def test_bad_quote_fields_are_refused_by_name(store: Store, change: dict, message: str) -> None:
     with pytest.raises(StoreInputError, match=message.replace("(", r"\(")):
         await add(store, **change)
-    assert await store.quote(1) is None  # nothing was written
+    assert await store.get_quote(1) is None  # nothing was written
 
 
 async def test_top_quotes_rank_by_votes_within_the_guild(store: Store) -> None:
@@ -133,7 +133,7 @@ async def test_one_vote_per_user_and_quote(store: Store) -> None:
     assert await store.add_vote(qid, 10) is False
     assert await store.add_vote(qid, 11) is True
     assert await store.vote_count(qid) == 2
-    assert (await store.quote(qid)).votes == 2  # type: ignore[union-attr]
+    assert (await store.get_quote(qid)).votes == 2  # type: ignore[union-attr]
     assert await store.remove_vote(qid, 10) is True
     assert await store.remove_vote(qid, 10) is False
     assert await store.remove_vote(qid + 50, 10) is False
@@ -291,12 +291,12 @@ async def test_forget_user_leaves_nothing_of_them_behind(store: Store, db_path: 
     assert cells_mentioning(db_path, str(FORGOTTEN)) == []
     assert cells_mentioning(db_path, "My secret 1") == []  # nobody favoured it: deleted whole
     assert cells_mentioning(db_path, "My secret 0") == [("quotes", "text", 1)]  # favoured by others: stays
-    kept = await store.quote(theirs[0])
+    kept = await store.get_quote(theirs[0])
     assert kept is not None and kept.seed is None and kept.requester_id is None
-    assert [await store.quote(qid) for qid in theirs[1:]] == [None, None]
+    assert [await store.get_quote(qid) for qid in theirs[1:]] == [None, None]
     # Everyone else's data is untouched: their vote on the forgotten user's quote counts still.
     assert await store.vote_count(theirs[0]) == 1 and await store.vote_count(others) == 1
-    assert (await store.quote(others)).seed == "Hey,"  # type: ignore[union-attr]
+    assert (await store.get_quote(others)).seed == "Hey,"  # type: ignore[union-attr]
     assert [r.id for r in await store.favoured_and_source_quotes(GUILD) if r.kind == "source"] == [
         kept_source
     ]
@@ -386,7 +386,7 @@ async def test_sql_injection_text_is_stored_verbatim(store: Store, db_path: Path
     hostile = "Robert'); DROP TABLE quotes; --\" OR 1=1; /* */ \x00 ☃"
     qid = await add(store, seed=hostile, text=hostile, model_version=hostile, settings={hostile: hostile})
     sid = await store.add_source_quote(GUILD, 5, hostile)
-    quote = await store.quote(qid)
+    quote = await store.get_quote(qid)
     assert quote is not None and quote.text == quote.seed == quote.model_version == hostile
     assert quote.settings == {hostile: hostile}
     assert [r.text for r in await store.favoured_and_source_quotes(GUILD) if r.id == sid] == [hostile]

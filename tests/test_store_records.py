@@ -1,11 +1,11 @@
-"""bot/store_records.py: the checks on ids, counts, texts and vote emoji."""
+"""bot/storage/records.py: the checks on ids, counts, texts and vote emoji."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.errors import QuotebotError
-from bot.store_records import (
+from bot.storage.records import (
     ForgetResult,
     StoreBusyError,
     StoreError,

@@ -1,4 +1,5 @@
-"""bot/training_data.py: the JSON-lines export of favoured and source quotes, from a real store file."""
+"""bot/storage/training_data.py: the JSON-lines export of favoured and source quotes, from a real store
+file."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import Store, StoreError, StoreInputError
-from bot.training_data import export_jsonl, read_training_quotes
+from bot.storage.store import Store, StoreError, StoreInputError
+from bot.storage.training_data import export_jsonl, read_training_quotes
 
 GUILD, OTHER = 111, 222
 KEYS = ["text", "kind", "guild", "votes", "seed", "model_version"]

@@ -5,7 +5,7 @@
         --hidden 512 --layers 2 --minutes 50 --out data/models/default.pt
     python -m training evaluate --checkpoint runs/pat.pt --corpus data/sample_quotes.txt
     python -m training finetune --from data/models/default.pt --corpus guild.jsonl --out runs/guild.pt
-    python -m training export --db quotebot.db [--guild ID] [--min-votes N] --out favoured.jsonl
+    python -m training export ...     # the same as python -m bot export (the bot's database)
     torchrun --nproc_per_node 2 -m training train --corpus ... --out ...     # DistributedDataParallel
 
 Errors (a bad corpus, a bad checkpoint, an impossible option) print one line starting with
@@ -20,47 +20,7 @@ import sys
 from model.checkpoint import CheckpointError
 from model.device import DeviceError
 from training.corpus import FORMATS, CorpusError
-from training.export import add_export_parser, run_export
-
-
-def add_corpus_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    group = parser.add_argument_group("corpus")
-    group.add_argument(
-        "--corpus", "--db", required=required, help="file of quotes (--db: the bot's SQLite store)"
-    )
-    group.add_argument("--format", choices=FORMATS, default=None, help="default: guessed from the file")
-    group.add_argument("--blocks", action="store_true", help="text file: quotes separated by blank lines")
-    group.add_argument("--speaker", default=None, help="play: only this speaker's speeches")
-    group.add_argument("--column", default="text", help="csv/jsonl: the column holding the quote")
-    group.add_argument(
-        "--where", action="append", default=None, metavar="COLUMN=VALUE", help="csv/jsonl: keep matching rows"
-    )
-    group.add_argument(
-        "--guild-id", "--guild", type=int, default=None, help="sqlite: only this guild's quotes"
-    )
-    group.add_argument("--min-votes", type=int, default=1, help="sqlite: votes that make a quote favoured")
-    group.add_argument("--val-fraction", type=float, default=0.1, help="share of quotes held out (by hash)")
-
-
-def add_train_options(parser: argparse.ArgumentParser, lr: float) -> None:
-    group = parser.add_argument_group("training")
-    group.add_argument("--out", required=True, help="where the best checkpoint goes")
-    group.add_argument("--minutes", type=float, default=None, help="time budget")
-    group.add_argument("--epochs", type=float, default=None, help="epoch budget")
-    group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    group.add_argument("--seed", type=int, default=0)
-    group.add_argument("--batch-size", type=int, default=64)
-    group.add_argument("--chunk-len", type=int, default=256, help="characters per backprop chunk")
-    group.add_argument("--lr", type=float, default=lr, help="peak learning rate")
-    group.add_argument("--min-lr-ratio", type=float, default=0.05, help="final learning rate / peak")
-    group.add_argument("--warmup-steps", type=int, default=100)
-    group.add_argument("--weight-decay", type=float, default=0.01)
-    group.add_argument("--clip", type=float, default=1.0, help="gradient norm clip")
-    group.add_argument("--eval-every", type=int, default=200, help="steps between validations")
-    group.add_argument("--patience", type=int, default=5, help="validations without gain before stopping")
-    group.add_argument("--progress", choices=("bar", "jsonl", "none"), default="bar")
-    group.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
-    group.add_argument("--keep-rank-weights", action="store_true", help=argparse.SUPPRESS)
+from training.options import add_corpus_options, add_train_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,15 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--replay-share", type=float, default=0.3, help="share of training quotes from replay"
     )
     add_train_options(finetune, lr=5e-4)
-    add_export_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["export"]:  # an alias of the bot's own command; bot/ loads only when asked for
+        from bot.export import main as export_main
+
+        return export_main(argv[1:])
     args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in the checkpoint
-    if args.command == "export":
-        return run_export(args)
+    args.argv = argv  # recorded in the checkpoint
     from training import commands  # the heavy modules load only once the arguments are known good
 
     try:

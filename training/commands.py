@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
-import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -17,81 +14,12 @@ from model.device import resolve_device
 from model.network import CharLSTM, ModelConfig
 from model.vocab import Vocab
 from training.batching import encode_quotes
-from training.corpus import CorpusStats, corpus_fingerprint, load_quotes, split_quotes
+from training.cli_support import REPO, corpus_metadata, read_corpus, say, settings_from
+from training.corpus import corpus_fingerprint, split_quotes
 from training.distributed import setup, teardown
+from training.finetune import finetune_from_args
 from training.scoring import score_quotes
-from training.trainer import TrainSettings, state_path_for, train_model
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def repo_relative(path: str | Path) -> str:
-    """``path`` relative to the repository root (``../shared/data/x.txt``), so metadata travels."""
-    return os.path.relpath(Path(path).resolve(), REPO)
-
-
-def corpus_metadata(args: argparse.Namespace, quotes: list[str], stats: CorpusStats) -> dict:
-    """What a checkpoint records about its corpus, enough to load the same split again."""
-    meta = {
-        "corpus": repo_relative(args.corpus),
-        "corpus_format": stats.format,
-        "corpus_fingerprint": corpus_fingerprint(quotes),
-        "corpus_quotes": len(quotes),
-        "val_fraction": args.val_fraction,
-    }
-    for key in ("speaker", "where", "guild_id"):
-        value = getattr(args, key, None)
-        if value is not None:
-            meta[f"corpus_{key}"] = value
-    if getattr(args, "column", "text") != "text":
-        meta["corpus_column"] = args.column
-    return meta
-
-
-def read_corpus(args: argparse.Namespace, vocab: Vocab | None = None) -> tuple[list[str], CorpusStats]:
-    stats = CorpusStats()
-    quotes = load_quotes(
-        args.corpus,
-        args.format,
-        speaker=args.speaker,
-        column=args.column,
-        where=args.where,
-        blocks=args.blocks,
-        guild_id=args.guild_id,
-        min_votes=args.min_votes,
-        vocab=vocab,
-        stats=stats,
-    )
-    return quotes, stats
-
-
-def settings_from(args: argparse.Namespace) -> TrainSettings:
-    return TrainSettings(
-        minutes=args.minutes,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        chunk_len=args.chunk_len,
-        lr=args.lr,
-        min_lr_ratio=args.min_lr_ratio,
-        warmup_steps=args.warmup_steps,
-        weight_decay=args.weight_decay,
-        clip=args.clip,
-        eval_every=args.eval_every,
-        patience=args.patience,
-        seed=args.seed,
-        progress=args.progress,
-        keep_rank_weights=args.keep_rank_weights,
-    )
-
-
-def say(args: argparse.Namespace, message: str, is_main: bool = True) -> None:
-    """A status line for people (stderr), or a JSON line when a parent process reads ``--progress jsonl``."""
-    if not is_main or args.progress == "none":
-        return
-    if args.progress == "jsonl":
-        print(json.dumps({"event": "info", "message": message}), flush=True)
-    else:
-        print(message, file=sys.stderr, flush=True)
+from training.trainer import state_path_for, train_model
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -194,6 +122,4 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_finetune(args: argparse.Namespace) -> None:
-    from training.finetune import finetune_from_args
-
     finetune_from_args(args)

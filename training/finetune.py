@@ -27,7 +27,7 @@ from model.device import resolve_device
 from model.network import CharLSTM
 from model.vocab import Vocab
 from training.batching import encode_quotes
-from training.commands import REPO, corpus_metadata, read_corpus, repo_relative, say, settings_from
+from training.cli_support import REPO, corpus_metadata, read_corpus, repo_relative, say, settings_from
 from training.corpus import CorpusError, hash_unit, load_quotes, split_quotes
 from training.distributed import setup, teardown
 from training.scoring import score_quotes

@@ -24,7 +24,6 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -35,18 +34,12 @@ from training.batching import encode_quotes
 from training.corpus import CorpusError, hash_unit, load_quotes, split_quotes
 from training.finetune import replay_source, split_new
 from training.loops import loop_rate, make_seeds
+from training.options import add_corpus_options
 from training.scoring import score_quotes
+from training.verdict import decide
 
 BASE_QUOTES = 200  # base validation quotes scored (enough for a stable mean, quick on a CPU)
 LOOP_SEEDS = 24
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Whether to promote, and why, one reason per check."""
-
-    promote: bool
-    reasons: list[str] = field(default_factory=list)
 
 
 def known_by_all(quotes: Sequence[str], models: Sequence[LoadedModel]) -> list[str]:
@@ -111,35 +104,7 @@ def trained_on(candidate: LoadedModel) -> dict:
     return {f"trained_{short}": meta[key] for key, short in names.items() if key in meta}
 
 
-def decide(figures: dict, margin: float, loop_target: float) -> Verdict:
-    """Promote only if the base text is not worse than ``margin`` and the loop rate stays in its target."""
-    reasons = []
-    ok = True
-    current, candidate = figures.get("base_current_nats"), figures.get("base_candidate_nats")
-    if current is None or candidate is None:
-        ok = False
-        reasons.append("no base text to check against (set RETRAIN_BASE_CORPUS, or --base-corpus)")
-    else:
-        worse = not candidate <= current + margin  # also false for NaN: a broken score never passes
-        ok &= not worse
-        verb = "worse than" if worse else "within"
-        reasons.append(
-            f"base text: {candidate:.3f} nats/char against {current:.3f} now ({verb} the margin {margin:g})"
-        )
-    loops, before = figures["loop_candidate"], figures["loop_current"]
-    allowed = max(loop_target, before)  # a current model above the target must at least not get worse
-    too_loopy = not loops <= allowed
-    ok &= not too_loopy
-    reasons.append(
-        f"loops on {loops:.0%} of {figures['loop_seeds']} seeds (now {before:.0%}, target {loop_target:.0%})"
-        + (": too many" if too_loopy else "")
-    )
-    return Verdict(ok, reasons)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from training.__main__ import add_corpus_options  # the same corpus options as finetune
-
     parser = argparse.ArgumentParser(prog="python -m training.judge", description=__doc__.splitlines()[0])
     parser.add_argument("--candidate", required=True, help="the fine-tuned checkpoint")
     parser.add_argument("--current", required=True, help="the checkpoint serving now (its parent)")

@@ -1,14 +1,12 @@
-"""Discord cogs: thin adapters from discord.py commands and events to ``bot.service``."""
+"""Discord cogs: thin adapters from discord.py commands and events to ``bot.quotes.service``."""
 
 from __future__ import annotations
 
-import pkgutil
-
 from discord.ext import commands
 
-# Every module in this package is a discord.py extension (it defines ``async def setup(bot)``), so adding a
-# feature's cog is adding its file. Sorted, so the load order is the same on every machine.
-EXTENSIONS = tuple(sorted(f"{__name__}.{module.name}" for module in pkgutil.iter_modules(__path__)))
+# The feature cogs, each a discord.py extension (``async def setup(bot)``), loaded in this order;
+# checks.py is shared by them, not an extension.
+EXTENSIONS = tuple(f"{__name__}.{name}" for name in ("favourites", "models", "quotes", "schedules"))
 
 
 async def reply(ctx: commands.Context, text: str, *, ephemeral: bool = False) -> None:

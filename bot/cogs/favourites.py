@@ -2,7 +2,8 @@
 
 Intents: guild (and DM) reactions, in discord.py's defaults; message content for the prefix commands.
 The raw reaction events are used, so a reaction on a message posted before a restart (not in the message
-cache) still counts. A thin adapter: the rules are ``bot.favourites.Favourites``; errors go to the bot's
+cache) still counts. A thin adapter: the rules are ``bot.quotes.favourites.Favourites``; errors go to the
+bot's
 one error handler.
 """
 
@@ -15,15 +16,15 @@ import discord
 from discord.ext import commands
 
 from bot.cogs import reply
-from bot.favourites import (
+from bot.cogs.checks import is_manager, manager
+from bot.quotes.favourites import (
     TOP_DEFAULT,
     Favourites,
     FavouritesError,
-    NotAllowedError,
     can_add_quotes,
     message_id_from,
 )
-from bot.store import Store, StoreError
+from bot.storage.store import Store, StoreError
 
 if TYPE_CHECKING:
     from bot.app import QuoteBotMixin
@@ -110,23 +111,19 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
         whom you trust).
         """
         assert ctx.guild is not None and isinstance(ctx.author, discord.Member)
-        allowed = can_add_quotes(
-            ctx.author.guild_permissions.manage_guild, (r.name for r in ctx.author.roles)
-        )
+        allowed = can_add_quotes(is_manager(ctx), (r.name for r in ctx.author.roles))
         await reply(
             ctx, await self.favourites.add_source_quote(ctx.guild.id, ctx.author.id, text, allowed=allowed)
         )
 
     @commands.command(name="setstar")
-    @commands.guild_only()
+    @manager()
     async def setstar(self, ctx: commands.Context, emoji: str) -> None:
         """Choose the reaction that counts as a vote: an emoji such as ⭐ or one of the server's own.
 
         For members with Manage Server.
         """
-        assert ctx.guild is not None and isinstance(ctx.author, discord.Member)
-        if not ctx.author.guild_permissions.manage_guild:
-            raise NotAllowedError("only members with Manage Server can choose the vote emoji.")
+        assert ctx.guild is not None
         await reply(ctx, await self.favourites.set_favourite_emoji(ctx.guild.id, emoji))
 
     @commands.command(name="forgetme")

@@ -1,8 +1,10 @@
 """Each server's own model: ``!retrain`` (``status``, ``cancel``), ``!model`` and ``!rollback``.
 
 Intents: guilds, and message content for the prefix commands. A thin adapter: permissions are checked and
-messages sent and edited here; runs are ``bot.retrain``'s, versions ``bot.model_versions``'s, and which
-model serves a server ``bot.guild_models``'s (this extension hands that to the quote service, so quotes
+messages sent and edited here; runs are ``bot.retrain.retrainer``'s, versions
+``bot.storage.model_versions``'s, and which
+model serves a server ``bot.serving.guild_models``'s (this extension hands that to the quote service, so
+quotes
 in a server come from its own model). ``!retrain``, ``!retrain cancel`` and ``!rollback`` need the Manage
 Server permission, or a bot owner (``OWNER_IDS``). A run's progress edits one status message. Runs that
 were still running when the bot stopped are marked interrupted in ``cog_load`` (which discord.py runs in
@@ -20,26 +22,20 @@ import discord
 from discord.ext import commands
 
 from bot.cogs import reply
+from bot.cogs.checks import manager
 from bot.errors import QuotebotError
-from bot.guild_models import GuildModels
-from bot.model_versions import ModelVersions, RetrainRefusedError, RetrainRun
-from bot.retrain import RetrainConfig, Retrainer
-from bot.retrain_progress import RunUpdate
-from bot.retrain_text import interrupted_text, model_text
-from bot.service import fit_message
+from bot.quotes.options import fit_message
+from bot.retrain.progress import RunUpdate
+from bot.retrain.retrainer import Retrainer
+from bot.retrain.texts import interrupted_text, model_text
+from bot.serving.guild_models import GuildModels
+from bot.storage.model_versions import ModelVersions, RetrainRefusedError, RetrainRun
 from training.metrics import plot_path_for
 
 if TYPE_CHECKING:
     from bot.app import QuoteBotMixin
 
 _log = logging.getLogger(__name__)
-
-
-class NeedsAdminError(commands.CheckFailure, QuotebotError):
-    """The author may not change this server's model (a QuotebotError: the error handler shows the text)."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"only members with the Manage Server permission (or the bot's owners) can {what}.")
 
 
 class Models(commands.Cog):
@@ -77,18 +73,8 @@ class Models(commands.Cog):
             with contextlib.suppress(discord.HTTPException):  # deleted, or no access any more
                 await message.edit(content=interrupted_text(run))
 
-    def require_admin(self, ctx: commands.Context, what: str) -> int:
-        """The server's id, if the author has Manage Server or owns the bot; else ``NeedsAdminError``."""
-        if ctx.guild is None:
-            raise commands.NoPrivateMessage()
-        author = ctx.author
-        is_admin = isinstance(author, discord.Member) and author.guild_permissions.manage_guild
-        if not is_admin and author.id not in self.bot.settings.owner_ids:
-            raise NeedsAdminError(what)
-        return ctx.guild.id
-
     @commands.group(name="retrain", invoke_without_command=True)
-    @commands.guild_only()
+    @manager()
     async def retrain(self, ctx: commands.Context) -> None:
         """Teach this server's model from its favoured and added quotes (Manage Server).
 
@@ -96,7 +82,8 @@ class Models(commands.Cog):
         held-out text and does not loop more; otherwise nothing changes. One message shows the progress.
         `retrain status` shows how it goes, `retrain cancel` stops it, `rollback` undoes a retrain.
         """
-        guild_id = self.require_admin(ctx, "retrain this server's model")
+        assert ctx.guild is not None
+        guild_id = ctx.guild.id
         status = await ctx.send(
             "Checking this server's quotes...", reference=ctx.message.to_reference(fail_if_not_exists=False)
         )
@@ -112,6 +99,7 @@ class Models(commands.Cog):
         await self.versions.set_status_message(handle.run.id, ctx.channel.id, status.id)
 
     @retrain.command(name="status")
+    @commands.guild_only()
     async def retrain_status(self, ctx: commands.Context) -> None:
         """How this server's retrain is going, or how the last one ended."""
         assert ctx.guild is not None
@@ -126,9 +114,11 @@ class Models(commands.Cog):
         await reply(ctx, fit_message(text))
 
     @retrain.command(name="cancel")
+    @manager()
     async def retrain_cancel(self, ctx: commands.Context) -> None:
         """Stop this server's retrain; the current model keeps serving (Manage Server)."""
-        guild_id = self.require_admin(ctx, "cancel a retrain")
+        assert ctx.guild is not None
+        guild_id = ctx.guild.id
         handle = await self.retrainer.cancel(guild_id, by=ctx.author.id)
         assert handle.task is not None
         final = await asyncio.wait_for(asyncio.shield(handle.task), 30)
@@ -149,10 +139,11 @@ class Models(commands.Cog):
         await ctx.send(fit_message(text), files=files, reference=reference)
 
     @commands.command(name="rollback")
-    @commands.guild_only()
+    @manager()
     async def rollback(self, ctx: commands.Context) -> None:
         """Go back to the model this server used before its last retrain (Manage Server)."""
-        guild_id = self.require_admin(ctx, "roll back this server's model")
+        assert ctx.guild is not None
+        guild_id = ctx.guild.id
         handle = self.retrainer.active(guild_id)
         if handle is not None:
             raise RetrainRefusedError(f"retrain #{handle.run.id} is running; `retrain cancel` it first.")
@@ -165,10 +156,8 @@ class Models(commands.Cog):
 
 
 async def setup(bot: QuoteBotMixin) -> None:
-    """The extension entry point: per-server models for the quote service, and the model commands."""
-    assert bot.store is not None and bot.host is not None and bot.service is not None  # opened in setup_hook
-    versions = ModelVersions(bot.store, bot.settings.models_dir)
-    guild_models = GuildModels(versions, bot.host)
-    bot.service.guild_models = guild_models  # quotes in a server now come from its own model
-    retrainer = Retrainer(RetrainConfig.from_settings(bot.settings), bot.store, versions, guild_models)
-    await bot.add_cog(Models(bot, versions, guild_models, retrainer))  # type: ignore[attr-defined]
+    """The extension entry point: the model commands over what ``setup_hook`` built."""
+    assert bot.retrainer is not None and bot.service is not None  # built in setup_hook
+    guild_models = bot.service.guild_models
+    assert guild_models is not None
+    await bot.add_cog(Models(bot, guild_models.versions, guild_models, bot.retrainer))  # type: ignore[attr-defined]

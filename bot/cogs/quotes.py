@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.service import QuoteService
+from bot.quotes.service import QuoteService
 
 if TYPE_CHECKING:
     from bot.app import QuoteBotMixin
@@ -35,12 +35,13 @@ class Quotes(commands.Cog):
         # Counted from the start, so the bot's close() waits until this reply is sent.
         async with self.service.track():
             async with ctx.typing():
-                result = await self.service.quote(
+                request = self.service.parse(
+                    seed,
                     user_id=ctx.author.id,
-                    text=seed,
                     guild_id=ctx.guild.id if ctx.guild else None,
                     channel_id=ctx.channel.id,
                 )
+                result = await self.service.write(request)
             message = await send_reply(ctx, result.reply)
             await self.service.record_message(result.quote_id, message.channel.id, message.id)
 

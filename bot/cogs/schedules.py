@@ -1,8 +1,10 @@
 """Scheduled quote posts: ``!schedule``, ``!schedules``, ``!unschedule``, ``!resume`` (Manage Server).
 
 Intents: guilds, and message content for the prefix commands. A thin adapter: arguments are parsed and
-permissions checked here; the rules live in ``bot.schedule`` (rhythms), ``bot.schedules_store`` (the table)
-and ``bot.scheduler`` (posting). The loop that posts is a ``tasks.loop`` started in ``cog_load``, which
+permissions checked here; the rules live in ``bot.schedules.rhythm`` (rhythms), ``bot.schedules.store``
+(the table)
+and ``bot.schedules.scheduler`` (posting). The loop that posts is a ``tasks.loop`` started in ``cog_load``,
+which
 discord.py runs inside ``setup_hook``, never in ``on_ready`` (that fires again after every reconnect, and
 would start a second loop). It ticks every ``SCHEDULE_CHECK_SECONDS`` and is cancelled in ``cog_unload``,
 which the bot's close runs.
@@ -22,12 +24,18 @@ import discord
 from discord.ext import commands, tasks
 
 from bot.cogs import reply
-from bot.errors import QuotebotError, ShuttingDownError
-from bot.logging_setup import log_unexpected
-from bot.schedule import ScheduleError, parse_schedule
-from bot.scheduler import ChannelGoneError, MissingPermissionError, PostError, Scheduler, ServiceGenerator
-from bot.schedules_store import Schedule, ScheduleLimitError, ScheduleStore
-from bot.service import DISCORD_MESSAGE_LIMIT
+from bot.cogs.checks import manager
+from bot.errors import QuotebotError, ShuttingDownError, log_unexpected
+from bot.quotes.options import DISCORD_MESSAGE_LIMIT
+from bot.schedules.rhythm import ScheduleError, parse_schedule
+from bot.schedules.scheduler import (
+    ChannelGoneError,
+    MissingPermissionError,
+    PostError,
+    Scheduler,
+    ServiceGenerator,
+)
+from bot.schedules.store import Schedule, ScheduleLimitError, ScheduleStore
 
 if TYPE_CHECKING:
     from bot.app import QuoteBotMixin
@@ -40,29 +48,8 @@ RULE_ARG = commands.parameter(description="every 6h [seed], or daily 09:00 [Area
 ID_ARG = commands.parameter(description="the schedule's number, from !schedules")
 
 
-class NeedsManageServerError(commands.CheckFailure, QuotebotError):
-    """The author lacks Manage Server (a QuotebotError, so the one error handler shows this text)."""
-
-    def __init__(self) -> None:
-        super().__init__("you need the Manage Server permission to manage scheduled posts.")
-
-
 class ScheduleCommandError(QuotebotError):
     """A schedule command that cannot be carried out; the text says why and what to do."""
-
-
-def manage_server_only():
-    """A check: in a server, by a member with Manage Server."""
-
-    async def predicate(ctx: commands.Context) -> bool:
-        if ctx.guild is None:
-            raise commands.NoPrivateMessage()
-        author = ctx.author
-        if not isinstance(author, discord.Member) or not author.guild_permissions.manage_guild:
-            raise NeedsManageServerError()
-        return True
-
-    return commands.check(predicate)
 
 
 def when(schedule: Schedule, instant: datetime) -> str:
@@ -147,8 +134,7 @@ class Schedules(commands.Cog):
     # -- commands -------------------------------------------------------------------------------------------
 
     @commands.command(name="schedule")
-    @commands.guild_only()
-    @manage_server_only()
+    @manager()
     async def schedule(
         self,
         ctx: commands.Context,
@@ -171,7 +157,7 @@ class Schedules(commands.Cog):
             rhythm, seed = parse_schedule(rule, now)
         except ScheduleError as exc:
             raise ScheduleCommandError(f"that schedule won't work: {exc}.") from None
-        await self.generator.check_seed(ctx.guild.id, seed)
+        await self.bot.service.prepare_seed(seed, ctx.guild.id)
         if not channel.permissions_for(ctx.guild.me).send_messages:
             raise ScheduleCommandError(f"I can't send messages in {channel.mention}; allow me there first.")
         try:
@@ -188,8 +174,7 @@ class Schedules(commands.Cog):
         )
 
     @commands.command(name="schedules")
-    @commands.guild_only()
-    @manage_server_only()
+    @manager()
     async def list_schedules(self, ctx: commands.Context) -> None:
         """List this server's scheduled posts with their next run, and paused ones with the reason."""
         assert ctx.guild is not None
@@ -210,8 +195,7 @@ class Schedules(commands.Cog):
             await reply(ctx, page)
 
     @commands.command(name="unschedule")
-    @commands.guild_only()
-    @manage_server_only()
+    @manager()
     async def unschedule(self, ctx: commands.Context, schedule_id: int = ID_ARG) -> None:
         """Remove one of this server's scheduled posts: !unschedule ID (the ID from !schedules)."""
         assert ctx.guild is not None
@@ -219,8 +203,7 @@ class Schedules(commands.Cog):
         await reply(ctx, f"Removed {describe(removed)}.")
 
     @commands.command(name="resume")
-    @commands.guild_only()
-    @manage_server_only()
+    @manager()
     async def resume(self, ctx: commands.Context, schedule_id: int = ID_ARG) -> None:
         """Restart a paused scheduled post once its channel is fixed: !resume ID."""
         assert ctx.guild is not None

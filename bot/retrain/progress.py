@@ -19,10 +19,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bot.model_versions import ModelVersion, RetrainRun
+from bot.storage.model_versions import ModelVersion, RetrainRun
 
 if TYPE_CHECKING:
-    from bot.child_process import Child
+    from bot.retrain.child_process import Child
 
 _log = logging.getLogger(__name__)
 

@@ -1,14 +1,15 @@
-"""The rules of a quote request, shared by the Discord cogs and the offline console.
+"""The rules of a quote request, shared by the Discord cogs, the offline console and the scheduler.
 
     service = QuoteService.from_settings(settings, host)
-    result = await service.quote(user_id=42, text="Hey, --temp 0.7 --len 150")
+    result = await service.write(QuoteRequest("Hey,", QuoteOptions(temperature=0.7), user_id=42))
+    result = await service.write(service.parse("Hey, --temp 0.7 --len 150", user_id=42))  # the text form
     result.reply        # "Hey, ..." : the seed exactly as typed, then the model's words
 
 No discord.py objects here: ids and strings in, a ``QuoteResult`` or a typed ``QuotebotError`` out.
-The service splits options from the seed, checks lengths and ranges, applies the unknown-character
-policy to what the model is fed (the reply still shows the user's own seed), owns the per-user
-cooldown, asks the model host, and stores every quote it returns (``result.quote_id``). A store that
-fails (busy, broken) never costs the user the reply: the quote is still returned, with no id, and logged.
+``write`` is the one way to write a quote: it checks the seed's length, picks the server's model, applies
+the unknown-character policy to what the model is fed (the reply still shows the user's own seed), owns
+the per-user cooldown, asks the model host, and stores the quote (``result.quote_id``). A store that fails
+(busy, broken) never costs the user the reply: the quote is still returned, with no id, and logged.
 """
 
 from __future__ import annotations
@@ -16,57 +17,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import math
-import re
+import dataclasses
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.errors import (
-    BadOptionError,
-    CooldownError,
-    SeedTooLongError,
-    ShuttingDownError,
-    UnknownCharsError,
+from bot.errors import BadOptionError, CooldownError, SeedTooLongError, ShuttingDownError, UnknownCharsError
+from bot.quotes.options import (
+    CUT_MARK,
+    DEFAULT_TEMPERATURE,
+    MIN_LENGTH,
+    RNG_LIMIT,
+    TEMPERATURE_RANGE,
+    QuoteOptions,
+    fit_message,
+    parse_options,
+    split_options,
 )
-from bot.guild_models import GuildModels
-from bot.model_host import DEFAULT_MODEL_ID, GenerationRequest, ModelHost
-from bot.quote_log import QuoteLog, quote_settings
+from bot.quotes.quote_log import QuoteLog, quote_settings
+from bot.serving.guild_models import GuildModels
+from bot.serving.host import DEFAULT_MODEL_ID, GenerationRequest, ModelHost
 from bot.settings import Settings
-from bot.store import Store
+from bot.storage.store import Store
 from model.generate import STOP_END, Completion
 from model.sampling import SamplingConfig
 from model.vocab import UnknownCharactersError, UnknownPolicy
 
-DISCORD_MESSAGE_LIMIT = 2000
-DEFAULT_TEMPERATURE = SamplingConfig().temperature  # chosen by benchmarks/quality.py
-TEMPERATURE_RANGE = (0.1, 2.0)
-MIN_LENGTH = 10
-RNG_LIMIT = 2**63
-CUT_MARK = "…"  # ends a reply whose quote was cut by the length cap or the loop guard
-
-# Spelling -> option. An option starts with "--" after a space (or at the start), so "well--no" and
-# "wait -- what" stay part of the seed.
-OPTION_ALIASES = {
-    "temp": "temp",
-    "temperature": "temp",
-    "t": "temp",
-    "len": "len",
-    "length": "len",
-    "rng": "rng",
-}
-_OPTION_START = re.compile(r"(?<!\S)--[A-Za-z]")
-
 
 @dataclass(frozen=True)
-class QuoteOptions:
-    """Sampling settings of one request; ``length`` caps the whole quote, seed included."""
+class QuoteRequest:
+    """One quote to write: the seed as typed, its options, and who asked where."""
 
-    temperature: float = DEFAULT_TEMPERATURE
-    length: int | None = None
-    rng_seed: int | None = None
+    seed: str = ""
+    options: QuoteOptions = field(default_factory=QuoteOptions)
+    user_id: int | None = None  # None: no one asked (a scheduled post), so no cooldown applies
+    guild_id: int | None = None
+    channel_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,75 +69,12 @@ class QuoteResult:
     model_id: str
     quote_id: int | None = None  # its id in the store; None when it was not stored (no store, or it failed)
     settings: dict[str, Any] = field(default_factory=dict)  # what was stored as its settings
+    model_version: str = ""  # the version name stored with it
 
-
-def split_options(text: str) -> tuple[str, dict[str, str]]:
-    """``"Hey, --temp 0.7 --len=150"`` -> ``("Hey,", {"temp": "0.7", "len": "150"})``."""
-    match = _OPTION_START.search(text)
-    if match is None:
-        return text.strip(), {}
-    seed, rest = text[: match.start()].strip(), text[match.start() :].split()
-    options: dict[str, str] = {}
-    while rest:
-        token = rest.pop(0)
-        if not token.startswith("--") or len(token) < 3:
-            raise BadOptionError(token, "options go after the seed, each like --temp 0.7")
-        name, has_value, value = token[2:].partition("=")
-        key = OPTION_ALIASES.get(name.lower())
-        if key is None:
-            known = ", ".join(f"--{n}" for n in ("temp", "len", "rng"))
-            raise BadOptionError(f"--{name}", f"I don't know this option; I know {known}")
-        if not has_value:
-            if not rest or rest[0].startswith("--"):
-                raise BadOptionError(f"--{name}", f"needs a value, e.g. --{key} {_EXAMPLES[key]}")
-            value = rest.pop(0)
-        if key in options:
-            raise BadOptionError(f"--{key}", "is given twice")
-        options[key] = value
-    return seed, options
-
-
-_EXAMPLES = {"temp": "0.7", "len": "150", "rng": "42"}
-
-
-def parse_options(raw: dict[str, str], max_quote_chars: int) -> QuoteOptions:
-    """Check each option's type and range; ``BadOptionError`` names the option."""
-    temperature = DEFAULT_TEMPERATURE
-    if "temp" in raw:
-        low, high = TEMPERATURE_RANGE
-        try:
-            temperature = float(raw["temp"])
-        except ValueError:
-            temperature = math.nan
-        if not (math.isfinite(temperature) and low <= temperature <= high):
-            raise BadOptionError("--temp", f"must be a number from {low} to {high}, got {raw['temp']!r}")
-    length = None
-    if "len" in raw:
-        length = _whole(raw["len"])
-        if length is None or not MIN_LENGTH <= length <= max_quote_chars:
-            raise BadOptionError(
-                "--len", f"must be a whole number from {MIN_LENGTH} to {max_quote_chars}, got {raw['len']!r}"
-            )
-    rng_seed = None
-    if "rng" in raw:
-        rng_seed = _whole(raw["rng"])
-        if rng_seed is None or not 0 <= rng_seed < RNG_LIMIT:
-            raise BadOptionError(
-                "--rng", f"must be a whole number from 0 to {RNG_LIMIT - 1}, got {raw['rng']!r}"
-            )
-    return QuoteOptions(temperature=temperature, length=length, rng_seed=rng_seed)
-
-
-def _whole(text: str) -> int | None:
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
-def fit_message(text: str, limit: int = DISCORD_MESSAGE_LIMIT) -> str:
-    """``text`` cut to ``limit`` characters, with a mark where it was cut."""
-    return text if len(text) <= limit else text[: limit - len(CUT_MARK)] + CUT_MARK
+    @property
+    def text(self) -> str:
+        """The whole quote as stored and trained on: the seed and every generated character, uncut."""
+        return self.seed + self.completion.generated
 
 
 class Cooldown:
@@ -194,7 +119,7 @@ class QuoteService:
         guild_models: GuildModels | None = None,
     ):
         self.host = host
-        # Each server's own promoted model (bot/guild_models.py); None: the default model everywhere.
+        # Each server's own promoted model (bot/serving/guild_models.py); None: the default model everywhere.
         self.guild_models = guild_models
         self.quote_log = QuoteLog(store) if store is not None else None
         self.max_seed_chars = max_seed_chars
@@ -245,18 +170,22 @@ class QuoteService:
             return DEFAULT_MODEL_ID
         return await self.guild_models.model_id(guild_id)
 
-    async def quote(
-        self, user_id: int, text: str = "", guild_id: int | None = None, channel_id: int | None = None
-    ) -> QuoteResult:
-        """Validate ``text`` (seed then options), apply the cooldown, complete the seed, store the quote."""
-        async with self.track():
-            return await self._quote(user_id, text, guild_id, channel_id)
-
-    async def _quote(
-        self, user_id: int, text: str, guild_id: int | None, channel_id: int | None
-    ) -> QuoteResult:
+    def parse(
+        self,
+        text: str,
+        user_id: int | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+    ) -> QuoteRequest:
+        """The text form (``"Hey, --temp 0.7 --len 150"``) as a request; ``BadOptionError`` names a bad
+        option."""
         seed, raw_options = split_options(text)
         options = parse_options(raw_options, self.max_quote_chars)
+        return QuoteRequest(seed, options, user_id=user_id, guild_id=guild_id, channel_id=channel_id)
+
+    async def prepare_seed(self, seed: str, guild_id: int | None) -> tuple[str, str]:
+        """The model that writes in this server and the seed as that model is fed it; a ``QuotebotError``
+        naming the problem if the seed cannot be used (too long, characters the policy refuses)."""
         if len(seed) > self.max_seed_chars:
             raise SeedTooLongError(len(seed), self.max_seed_chars)
         model_id = await self.model_for(guild_id)
@@ -264,14 +193,26 @@ class QuoteService:
             model_seed = self.host.vocab(model_id).prepare_seed(seed, self.unknown_policy)
         except UnknownCharactersError as exc:
             raise UnknownCharsError(exc.chars, str(exc)) from None
+        return model_id, model_seed
+
+    async def write(self, request: QuoteRequest, *, remember: bool = True) -> QuoteResult:
+        """Write one quote: validate, apply the requester's cooldown, complete the seed, and (``remember``)
+        store it. A scheduled post passes ``remember=False``: its store records it with the next run."""
+        async with self.track():
+            return await self._write(request, remember)
+
+    async def _write(self, request: QuoteRequest, remember: bool) -> QuoteResult:
+        seed, options, user_id = request.seed, request.options, request.user_id
+        model_id, model_seed = await self.prepare_seed(seed, request.guild_id)
         cap = options.length or self.max_quote_chars
         if len(model_seed) >= cap:
             raise BadOptionError("--len", f"{cap} leaves no room after a {len(model_seed)}-character seed")
-        if user_id not in self.owner_ids:
+        cooled = user_id is not None and user_id not in self.owner_ids
+        if cooled:
             self.cooldown.claim(user_id)
         # Without --rng the service draws the seed itself, so every stored quote can be written again.
         rng_seed = options.rng_seed if options.rng_seed is not None else secrets.randbelow(RNG_LIMIT)
-        request = GenerationRequest(
+        generation = GenerationRequest(
             seed=model_seed,
             max_chars=cap,
             sampling=SamplingConfig(temperature=options.temperature),
@@ -279,32 +220,33 @@ class QuoteService:
             model_id=model_id,
         )
         try:
-            completion = await self.host.complete(request)
+            completion = await self.host.complete(generation)
         except BaseException:
-            self.cooldown.refund(user_id)  # the user got nothing, so the turn is not spent
+            if cooled:
+                self.cooldown.refund(user_id)  # the user got nothing, so the turn is not spent
             raise
-        settings = quote_settings(request.sampling, cap, rng_seed, completion.stopped)
-        quote_id = None
-        if self.quote_log is not None:
-            quote_id = await self.quote_log.remember(
-                guild_id=guild_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                seed=seed,
-                text=seed + completion.generated,  # the whole quote: not cut to a message, no cut mark
-                settings=settings,
-                model_version=self.model_version(model_id),
-            )
-        return QuoteResult(
+        result = QuoteResult(
             reply=self.format_reply(seed, completion),
             seed=seed,
             model_seed=model_seed,
             completion=completion,
             options=options,
             model_id=model_id,
-            quote_id=quote_id,
-            settings=settings,
+            settings=quote_settings(generation.sampling, cap, rng_seed, completion.stopped),
+            model_version=self.model_version(model_id),
         )
+        if remember and self.quote_log is not None and user_id is not None:
+            quote_id = await self.quote_log.remember(
+                guild_id=request.guild_id,
+                channel_id=request.channel_id,
+                user_id=user_id,
+                seed=seed,
+                text=result.text,  # the whole quote: not cut to a message, no cut mark
+                settings=result.settings,
+                model_version=result.model_version,
+            )
+            result = dataclasses.replace(result, quote_id=quote_id)
+        return result
 
     def model_version(self, model_id: str) -> str:
         """The version name stored with a quote written by ``model_id``."""

@@ -17,8 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from bot.migrations import LATEST_VERSION, is_busy_error
-from bot.store_records import StoreBusyError, StoreError, StoreInputError, check_count, check_optional_id
+from bot.storage.migrations import LATEST_VERSION, is_busy_error
+from bot.storage.records import StoreBusyError, StoreError, StoreInputError, check_count, check_optional_id
 
 _BUSY_S = 5.0  # how long the export waits for another process's lock
 

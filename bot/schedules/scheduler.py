@@ -8,29 +8,23 @@
 reason. Per schedule, in this order: generate (nothing is written yet, so a failure here changes nothing),
 ``record_post`` (the quote and the next run, one transaction), send, record the message id. The post is
 recorded *before* it is sent, so a crash or a database that refuses writes skips a post rather than
-repeating it; ``bot/schedules_store.py`` explains the choice. After downtime a schedule posts once, then
+repeating it; ``bot/schedules/store.py`` explains the choice. After downtime a schedule posts once, then
 resumes its rhythm (``Rhythm.next_after_downtime``). ``clock`` is injectable, so tests move time by hand.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from bot.errors import BusyError, QuotebotError, SeedTooLongError, ShuttingDownError, UnknownCharsError
-from bot.logging_setup import log_unexpected
-from bot.model_host import GenerationRequest
-from bot.quote_log import quote_settings
-from bot.schedules_store import Schedule, ScheduleStore
-from bot.service import DEFAULT_TEMPERATURE, RNG_LIMIT, QuoteService
-from model.sampling import SamplingConfig
-from model.vocab import UnknownCharactersError
+from bot.errors import BusyError, QuotebotError, ShuttingDownError, log_unexpected
+from bot.quotes.options import DEFAULT_TEMPERATURE, QuoteOptions
+from bot.quotes.service import QuoteRequest, QuoteService
+from bot.schedules.store import Schedule, ScheduleStore
 
 UTC = timezone.utc
 _log = logging.getLogger(__name__)
@@ -81,58 +75,26 @@ Post = Callable[[int, str], Awaitable[int]]
 
 
 class ServiceGenerator:
-    """Writes scheduled quotes through the quote service's model host and rules, without its cooldown
-    (no user asked) and inside ``service.track()``, so the bot's close waits for them."""
+    """Writes scheduled quotes through ``QuoteService.write``: the server's model, the seed rules and the
+    model host as for a user's quote, without a cooldown (no user asked) and without the service storing
+    it (the schedule store records it with the next run). An empty quote is tried again, up to
+    ``attempts`` times."""
 
     def __init__(self, service: QuoteService, temperature: float = DEFAULT_TEMPERATURE, attempts: int = 3):
         self.service = service
-        self.sampling = SamplingConfig(temperature=temperature)
+        self.options = QuoteOptions(temperature=temperature)
         self.attempts = attempts
 
-    async def model_id(self, guild_id: int | None) -> str:
-        """The model that writes for this server, as the service chooses it for users' quotes."""
-        chosen = self.service.model_for(guild_id)
-        # model_for turns into a coroutine once servers get their own (loaded on demand) models.
-        return await chosen if inspect.isawaitable(chosen) else chosen
-
-    async def check_seed(self, guild_id: int | None, seed: str) -> tuple[str, str]:
-        """The model id and the seed as that model will be fed it; a QuotebotError naming the problem
-        if the seed cannot be used."""
-        service = self.service
-        if len(seed) > service.max_seed_chars:
-            raise SeedTooLongError(len(seed), service.max_seed_chars)
-        model_id = await self.model_id(guild_id)
-        try:
-            model_seed = service.host.vocab(model_id).prepare_seed(seed, service.unknown_policy)
-        except UnknownCharactersError as exc:
-            raise UnknownCharsError(exc.chars, str(exc)) from None
-        return model_id, model_seed
-
     async def __call__(self, schedule: Schedule) -> Generated:
-        service = self.service
-        async with service.track():  # ShuttingDownError once the bot is closing
-            model_id, model_seed = await self.check_seed(schedule.guild_id, schedule.seed)
-            for _ in range(self.attempts):
-                # A drawn RNG seed is stored, so every scheduled quote can be written again.
-                rng_seed = secrets.randbelow(RNG_LIMIT)
-                request = GenerationRequest(
-                    seed=model_seed,
-                    max_chars=service.max_quote_chars,
-                    sampling=self.sampling,
-                    rng_seed=rng_seed,
-                    model_id=model_id,
-                )
-                completion = await service.host.complete(request)
-                text = schedule.seed + completion.generated
-                if text.strip():
-                    break
-            else:
-                raise NothingToSayError()
-        # Stored as the service stores a user's quote, plus which schedule wrote it.
-        settings = quote_settings(self.sampling, service.max_quote_chars, rng_seed, completion.stopped)
-        settings["schedule_id"] = schedule.id
-        message = service.format_reply(schedule.seed, completion)
-        return Generated(text, message, settings, service.model_version(model_id))
+        request = QuoteRequest(schedule.seed, self.options, guild_id=schedule.guild_id)
+        for _ in range(self.attempts):
+            result = await self.service.write(request, remember=False)
+            if result.text.strip():
+                break
+        else:
+            raise NothingToSayError()
+        settings = {**result.settings, "schedule_id": schedule.id}  # stored as a user's, plus which schedule
+        return Generated(result.text, result.reply, settings, result.model_version)
 
 
 @dataclass

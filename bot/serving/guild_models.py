@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from bot.model_host import DEFAULT_MODEL_ID, ModelHost
-from bot.model_versions import ModelVersion, ModelVersions
+from bot.serving.host import DEFAULT_MODEL_ID, ModelHost
+from bot.storage.model_versions import ModelVersion, ModelVersions
 from model.checkpoint import CheckpointError
 
 _log = logging.getLogger(__name__)

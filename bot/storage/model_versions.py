@@ -2,16 +2,17 @@
 
     versions = ModelVersions(store, models_dir=Path("models"))
     run = await versions.start_run(guild_id=1, requested_by=2, channel_id=3, max_running=1)
-    ...                                         # bot/retrain.py trains and judges a candidate
+    ...                                         # bot/retrain/retrainer.py trains and judges a candidate
     version = await versions.record_version(1, run.id, "guild-1/v1.pt", None, scores={}, trained_on={})
     await versions.finish_run(run.id, "promoted", "version 1 promoted", figures)
     await versions.rollback(1)                  # back to the parent (None: the bundled model)
 
-Tables (``bot/migrations.py``, version 2): ``retrain_runs`` (one 'running' run per guild, by a partial unique
+Tables (``bot/storage/migrations.py``, version 2): ``retrain_runs`` (one 'running' run per guild, by a
+partial unique
 index), ``model_versions`` (a file under the models folder, its parent, run, scores and what it was trained
 on) and ``guild_models`` (the version a guild serves; no row or NULL means the bundled model). Every
 operation is one transaction through ``Database.read``/``write``. Refusals meant for users are
-``QuotebotError``s; the file moves of a promotion are ``bot/retrain.py``'s.
+``QuotebotError``s; the file moves of a promotion are ``bot/retrain/retrainer.py``'s.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from typing import Any
 
 import aiosqlite
 
-from bot.db import Database, fetch_one, rowcount
 from bot.errors import QuotebotError
-from bot.store_records import check_id, check_optional_id
+from bot.storage.db import Database, fetch_one, rowcount
+from bot.storage.records import check_id, check_optional_id
 
 RUN_STATUSES = ("running", "promoted", "rejected", "failed", "cancelled", "interrupted")
 _VERSION_FILE = re.compile(r"guild-(\d+)/v(\d+)\.pt$")

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 
 from bot.errors import QuotebotError
-from bot.store import DEFAULT_EMOJI, ForgetResult, Quote, Store
+from bot.storage.store import DEFAULT_EMOJI, ForgetResult, Quote, Store
 
 ADD_QUOTE_ROLE = "Quote Adder"
 TOP_DEFAULT = 5

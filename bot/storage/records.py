@@ -1,7 +1,8 @@
 """The quote store's vocabulary: its typed errors, the records it returns, and the checks on what it is given.
 
-Kept apart from ``bot/store.py`` (the connection and the queries) so that the training-data reader and the
-tests can use them without opening a database. ``bot.store`` re-exports everything public here.
+Kept apart from ``bot/storage/store.py`` (the connection and the queries) so that the training-data reader
+and the
+tests can use them without opening a database. ``bot.storage.store`` re-exports everything public here.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""``python -m training export``: the bot's favoured and admin-added quotes as a JSON-lines file.
+"""``python -m bot export``: the bot's favoured and admin-added quotes as a JSON-lines file.
 
-    python -m training export --db quotebot.db --out favoured.jsonl
-    python -m training export --db quotebot.db --guild 1234 --min-votes 2 --out guild.jsonl
+    python -m bot export --db quotebot.db --out favoured.jsonl
+    python -m bot export --db quotebot.db --guild 1234 --min-votes 2 --out guild.jsonl
 
 One JSON object a line, favoured quotes first (most votes first), then source quotes:
 ``{"text", "kind" ("favoured" | "source"), "guild", "votes", "seed", "model_version"}``; ``votes``, ``seed``
@@ -14,25 +14,27 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from bot.store_records import StoreError
-from bot.training_data import export_jsonl
+from bot.storage.records import StoreError
+from bot.storage.training_data import export_jsonl
 
 
-def add_export_parser(sub: Any) -> None:
-    """The ``export`` subcommand, on the subparsers of ``python -m training``."""
-    export = sub.add_parser("export", help="favoured and source quotes of the bot's database, as JSONL")
+def build_parser() -> argparse.ArgumentParser:
+    export = argparse.ArgumentParser(
+        prog="python -m bot export", description="favoured and source quotes of the bot's database, as JSONL"
+    )
     export.add_argument("--db", required=True, help="the bot's SQLite file (DB_PATH)")
     export.add_argument("--guild", type=int, default=None, help="only this server's quotes (default: all)")
     export.add_argument(
         "--min-votes", type=int, default=1, help="votes that make a quote favoured (default 1)"
     )
     export.add_argument("--out", required=True, help="the JSON-lines file to write")
+    return export
 
 
-def run_export(args: argparse.Namespace) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Write the export; prints how many quotes went where, or one ``error:`` line (status 2)."""
+    args = build_parser().parse_args(argv)
     try:
         count = export_jsonl(args.db, args.out, guild=args.guild, min_votes=args.min_votes)
     except (StoreError, OSError) as exc:  # StoreInputError (a bad filter or path) is a StoreError too

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.model_versions import ModelVersion, RetrainRun
+from bot.storage.model_versions import ModelVersion, RetrainRun
 
 if TYPE_CHECKING:
-    from bot.guild_models import Serving
-    from bot.retrain import RetrainConfig
+    from bot.retrain.retrainer import RetrainConfig
+    from bot.serving.guild_models import Serving
 
 KEEPS_SERVING = "The model that served before keeps serving."
 

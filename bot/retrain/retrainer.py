@@ -9,7 +9,7 @@
 A run reads the server's favoured quotes (``min_votes`` votes or more) and admin-added quotes and refuses
 when there are fewer than ``min_quotes``. ``python -m training finetune --db --guild --min-votes`` then
 trains from the server's current model (or the bundled one), replaying a share of the base corpus, as a
-low-priority one-thread child (``bot/child_process.py``) writing into its own folder under
+low-priority one-thread child (``bot/retrain/child_process.py``) writing into its own folder under
 ``<models>/.runs/``; its JSON progress lines become ``RunUpdate``s, passed on at most every
 ``progress_every_s`` (and whenever the phase changes). ``python -m training.judge`` scores the candidate
 against the current model and ``training.judge.decide`` applies the margin and the loop target.
@@ -29,17 +29,22 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.child_process import Child, ChildTimeout, describe_exit
-from bot.errors import QuotebotError
-from bot.guild_models import GuildModels
-from bot.logging_setup import log_unexpected
-from bot.model_versions import ModelVersion, ModelVersions, RetrainRefusedError, RetrainRun, version_path
-from bot.retrain_progress import OnUpdate, RunHandle, RunUpdate
-from bot.retrain_text import finished_text, progress_text, started_text
+from bot.errors import QuotebotError, log_unexpected
+from bot.retrain.child_process import Child, ChildTimeout, describe_exit
+from bot.retrain.progress import OnUpdate, RunHandle, RunUpdate
+from bot.retrain.texts import finished_text, progress_text, started_text
+from bot.serving.guild_models import GuildModels
 from bot.settings import Settings
-from bot.store import Store
-from training.judge import decide
+from bot.storage.model_versions import (
+    ModelVersion,
+    ModelVersions,
+    RetrainRefusedError,
+    RetrainRun,
+    version_path,
+)
+from bot.storage.store import Store
 from training.metrics import metrics_path_for, plot_path_for
+from training.verdict import decide
 
 RUNS_DIR = ".runs"  # under the models folder: one working folder per run, removed when it ends
 _log = logging.getLogger(__name__)

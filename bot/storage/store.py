@@ -1,7 +1,9 @@
 """The quote store: every posted quote, its votes, admin-added source quotes and per-guild settings.
 
-One SQLite file through aiosqlite. The connection, transactions and lock retries are ``bot/db.py``; the schema
-is ``bot/migrations.py``; errors and records ``bot/store_records.py``; training data ``bot/training_data.py``.
+One SQLite file through aiosqlite. The connection, transactions and lock retries are ``bot/storage/db.py``;
+the schema
+is ``bot/storage/migrations.py``; errors and records ``bot/storage/records.py``; training data
+``bot/storage/training_data.py``.
 Every write is one transaction; StoreBusyError means another process kept the file locked and nothing changed.
 
     store = await Store.open("data/quotebot.db")
@@ -22,8 +24,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.db import Database, fetch_one, rowcount
-from bot.store_records import (
+from bot.storage.db import Database, fetch_one, rowcount
+from bot.storage.records import (
     DEFAULT_EMOJI,
     MAX_TEXT_CHARS,
     ForgetResult,
@@ -38,8 +40,8 @@ from bot.store_records import (
     check_text,
     normalise_emoji,
 )
-from bot.training_data import FAVOURED_SQL, SOURCE_SQL, TrainingQuote, export_jsonl, training_params
-from bot.training_data import training_quotes_from_rows as _training_rows
+from bot.storage.training_data import FAVOURED_SQL, SOURCE_SQL, TrainingQuote, export_jsonl, training_params
+from bot.storage.training_data import training_quotes_from_rows as _training_rows
 
 __all__ = [
     "DEFAULT_EMOJI",
@@ -139,7 +141,7 @@ class Store(Database):
 
         await self.write(op)
 
-    async def quote(self, quote_id: int) -> Quote | None:
+    async def get_quote(self, quote_id: int) -> Quote | None:
         """The quote with this id, or None."""
         params = (check_id("quote_id", quote_id),)
         row = await self.read(lambda db: fetch_one(db, f"{_QUOTE_SQL} WHERE q.id = ?", params))

@@ -6,7 +6,8 @@
     for schedule in await schedules.due(now):
         quote_id = await schedules.record_post(schedule.id, due_at=schedule.next_run_at, ...)
 
-A repository over ``bot.store.Store`` (its ``write``/``read`` operations, so each method is one transaction).
+A repository over ``bot.storage.store.Store`` (its ``write``/``read`` operations, so each method is one
+transaction).
 Times are aware UTC datetimes here and fixed-width ISO 8601 text in the table (``_iso``), so SQLite's text
 comparison ``next_run_at <= now`` orders them correctly.
 
@@ -29,11 +30,11 @@ from typing import Any
 
 import aiosqlite
 
-from bot.db import fetch_one, rowcount
 from bot.errors import QuotebotError
-from bot.schedule import Rhythm
-from bot.store import Store, StoreError, StoreInputError
-from bot.store_records import check_count, check_id, check_optional_id, check_text
+from bot.schedules.rhythm import Rhythm
+from bot.storage.db import fetch_one, rowcount
+from bot.storage.records import check_count, check_id, check_optional_id, check_text
+from bot.storage.store import Store, StoreError, StoreInputError
 
 UTC = timezone.utc
 MAX_REASON_CHARS = 300

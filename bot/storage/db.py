@@ -1,6 +1,7 @@
 """One SQLite connection done carefully: WAL, foreign keys, migrations, whole transactions, lock retries.
 
-``Database`` is the plumbing under ``bot.store.Store`` (which adds the quote queries). Every write runs in one
+``Database`` is the plumbing under ``bot.storage.store.Store`` (which adds the quote queries). Every write
+runs in one
 ``BEGIN IMMEDIATE`` transaction, so it lands whole or not at all; while another process holds the lock, an
 operation is retried for ``busy_timeout`` seconds and then fails with StoreBusyError, having written nothing.
 """
@@ -19,8 +20,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from bot.migrations import MigrationError, is_busy_error, migrate
-from bot.store_records import StoreBusyError, StoreError, StoreInputError
+from bot.storage.migrations import MigrationError, is_busy_error, migrate
+from bot.storage.records import StoreBusyError, StoreError, StoreInputError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

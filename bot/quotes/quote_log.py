@@ -17,8 +17,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot.logging_setup import log_unexpected
-from bot.store import Store, StoreError
+from bot.errors import log_unexpected
+from bot.storage.store import Store, StoreError
 from model.sampling import SamplingConfig
 
 _log = logging.getLogger(__name__)
