@@ -3,7 +3,7 @@
 import re
 
 from bot.settings import PARSERS, load_settings
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def env_example() -> dict[str, str]:

@@ -1,0 +1,151 @@
+"""training.finetune: vocabulary growth that keeps old logits, replay of the base corpus, the CLI."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from model.checkpoint import load_checkpoint
+from model.vocab import BOS_ID
+from tests.helpers import SAMPLE_CORPUS, make_tiny_model
+from training.__main__ import main
+from training.corpus import split_quotes
+from training.finetune import grow_for, split_new
+
+TINY = ["--batch-size", "32", "--progress", "none"]
+NEW_QUOTES = [
+    "Ünïcode is my love language, said nobody €ver.",
+    "The printer jammed again; I have named it Günther.",
+    "Hey, the budget is 5€ and a dream.",
+    "Look, I only speak in spreadsheets after noon.",
+    "Honestly, the stapler and I are on a break.",
+    "Are we back to the Zürich office plan?",
+    "I put the meeting on mute and the meeting put me on mute.",
+    "Hey, who moved my chair two inches to the left?",
+    "Every Friday I promise myself a clean inbox.",
+    "The fire drill was the most organised we have ever been.",
+]
+
+
+@pytest.fixture(scope="module")
+def base_checkpoint(tmp_path_factory) -> Path:
+    """A tiny model trained briefly on the sample corpus, recording it as its corpus."""
+    out = tmp_path_factory.mktemp("base") / "base.pt"
+    args = ["train", "--corpus", str(SAMPLE_CORPUS), "--epochs", "1", "--hidden", "32", "--embed", "16"]
+    assert main([*args, "--out", str(out), *TINY]) == 0
+    return out
+
+
+@pytest.fixture
+def new_corpus(tmp_path) -> Path:
+    path = tmp_path / "guild.jsonl"
+    rows = [{"character": "Pat", "text": q} for q in NEW_QUOTES] + [{"character": "Sam", "text": "Nope."}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_growing_keeps_old_ids_and_old_logits_for_old_text(sample_vocab, sample_quotes):
+    model = make_tiny_model(sample_vocab).eval()
+    old_ids = torch.tensor([[BOS_ID, *sample_vocab.encode(sample_quotes[0])]])
+    before, _ = model(old_ids)
+    grown = grow_for(model, sample_vocab, ["Zürich costs 5€"])
+    assert grown.chars[: len(sample_vocab.chars)] == sample_vocab.chars
+    assert set(grown.chars[len(sample_vocab.chars) :]) == set("Zürich costs 5€") - set(sample_vocab.chars)
+    assert model.config.vocab_size == len(grown)
+    after, _ = model(old_ids)
+    assert torch.equal(after[..., : len(sample_vocab)], before)
+    # The new characters start unlikely, so old text's probabilities barely move.
+    drift = (after.log_softmax(-1)[..., : len(sample_vocab)] - before.log_softmax(-1)).abs().max()
+    assert drift < 0.05
+
+
+def test_split_new_always_holds_one_out():
+    train, val = split_new(["one quote", "another quote"], 0.1)
+    assert len(val) == 1 and len(train) == 1
+    assert split_new(["another quote", "one quote"], 0.1)[1] == val  # order does not matter
+    big = [f"quote number {i}" for i in range(200)]
+    assert split_new(big, 0.1) == split_quotes(big, 0.1)
+
+
+def test_finetune_grows_vocab_replays_base_and_beats_its_parent(
+    base_checkpoint, new_corpus, tmp_path, capsys
+):
+    out = tmp_path / "guild.pt"
+    args = [
+        "finetune",
+        "--from",
+        str(base_checkpoint),
+        "--corpus",
+        str(new_corpus),
+        "--where",
+        "character=Pat",
+    ]
+    args += ["--out", str(out), "--epochs", "20", "--lr", "1e-2", "--warmup-steps", "2", "--eval-every", "2"]
+    assert main([*args, "--progress", "jsonl"]) == 0
+    parent, child = load_checkpoint(base_checkpoint), load_checkpoint(out)
+    assert child.vocab.chars[: len(parent.vocab.chars)] == parent.vocab.chars
+    assert {"Ü", "€", "ü"} <= set(child.vocab.chars)
+    meta = child.metadata
+    assert meta["parent"] == str(base_checkpoint) and meta["replay_corpus"] == "data/sample_quotes.txt"
+    train_new, _ = split_new([q for q in NEW_QUOTES], 0.1)
+    assert meta["replay_quotes"] == round(len(train_new) * 0.3 / 0.7)
+    assert meta["val_nats"] < meta["parent_val_nats"]
+    messages = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert any("replay" in m.get("message", "") for m in messages)
+
+
+def test_replay_only_draws_the_base_training_side(base_checkpoint, new_corpus, tmp_path, monkeypatch):
+    from training import finetune
+
+    seen = {}
+    real = finetune.train_model
+
+    def spy(model, vocab, train_ids, *rest, **kwargs):
+        seen["train"] = {vocab.decode(ids) for ids in train_ids}
+        return real(model, vocab, train_ids, *rest, **kwargs)
+
+    monkeypatch.setattr(finetune, "train_model", spy)
+    out = tmp_path / "g.pt"
+    args = ["finetune", "--from", str(base_checkpoint), "--corpus", str(new_corpus), "--out", str(out),
+            "--epochs", "1", "--replay-share", "0.9"]  # fmt: skip
+    assert main([*args, *TINY]) == 0
+    base_quotes = [q for q in SAMPLE_CORPUS.read_text(encoding="utf-8").splitlines() if q.strip()]
+    base_train, base_val = split_quotes(base_quotes, 0.1)
+    replayed = seen["train"] & set(base_quotes)
+    assert replayed and replayed <= set(base_train) and not replayed & set(base_val)
+
+
+def test_missing_replay_corpus_and_bad_options(base_checkpoint, new_corpus, tmp_path, capsys):
+    common = [
+        "finetune",
+        "--from",
+        str(base_checkpoint),
+        "--corpus",
+        str(new_corpus),
+        "--out",
+        str(tmp_path / "x.pt"),
+    ]
+    assert main([*common, "--epochs", "1", "--replay-share", "1.0", *TINY]) == 2
+    assert "--replay-share must be in [0, 1)" in capsys.readouterr().err
+    assert main([*common, "--epochs", "1", "--replay-corpus", str(tmp_path / "gone.txt"), *TINY]) == 2
+    assert "gone.txt: no such file" in capsys.readouterr().err
+    one = tmp_path / "one.txt"
+    one.write_text("Just one quote.\n", encoding="utf-8")
+    common[4] = str(one)
+    assert main([*common, "--epochs", "1", *TINY]) == 2
+    assert "needs at least 2 quotes" in capsys.readouterr().err
+
+
+def test_recorded_corpus_missing_here_means_no_replay(tmp_path, new_corpus, capsys):
+    corpus = tmp_path / "gone.txt"
+    corpus.write_text(SAMPLE_CORPUS.read_text(encoding="utf-8"), encoding="utf-8")
+    base = tmp_path / "base.pt"
+    train = ["train", "--corpus", str(corpus), "--epochs", "1", "--hidden", "16", "--embed", "8"]
+    assert main([*train, "--out", str(base), *TINY]) == 0
+    corpus.unlink()
+    out = tmp_path / "ft.pt"
+    finetune = ["finetune", "--from", str(base), "--corpus", str(new_corpus), "--out", str(out)]
+    assert main([*finetune, "--epochs", "1", "--progress", "jsonl"]) == 0
+    assert "is not on this machine; fine-tuning on the new quotes alone" in capsys.readouterr().out
+    assert "replay_corpus" not in load_checkpoint(out).metadata
