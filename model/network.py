@@ -6,7 +6,7 @@
     logits, state = model(next_ids, state)  # carry (h, c) to continue the same texts
 
 In eval mode, carrying the state gives exactly the logits of re-running the whole text from a zero
-state (tests/test_generate.py proves it); in train mode dropout makes every pass differ.
+state (tests/model/test_generate.py proves it); in train mode dropout makes every pass differ.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ FAST_TANH_MIN_ELEMENTS = 4096  # measured crossover of the two tanh forms below 
 def _fast_tanh(x: Tensor) -> Tensor:
     """tanh(x) as 2 sigmoid(2x) - 1 (within 2e-7 of it), for inference only (the ops work in place).
 
-    On the CPU torch's tanh costs 5-10x its sigmoid (torch 2.13: 35-60 us against 5 us for [32, 512]),
-    so from about 4096 elements three cheap ops beat it; below that the extra calls cost more.
+    On the CPU torch's tanh costs several times its sigmoid, so from about 4096 elements three cheap ops
+    beat it; below that the extra calls cost more (docs/design-notes.md).
     """
     if x.numel() < FAST_TANH_MIN_ELEMENTS or x.device.type != "cpu":
         return torch.tanh(x)
@@ -121,15 +121,11 @@ class CharLSTM(nn.Module):
     def step(self, ids: Tensor, state: State, path: str | None = None) -> tuple[Tensor, State]:
         """One character per row: ``ids`` [batch] -> logits [batch, vocab] and the next state.
 
-        Two paths give the same numbers (tests/test_network.py): ``fused`` calls ``nn.LSTM``, which on
-        the CPU goes through oneDNN, which reorders the weights on every call; ``cell`` applies the
-        same weights as plain LSTM-cell arithmetic, one matrix product per layer in inference (weights
-        rearranged once, see ``_cell_weights``). Measured on the 2-core development machine (torch
-        2.13, the bundled 2x512 model, 1 thread as the bot's host uses there): at batch 1 a step costs
-        2.3 ms fused and 0.24 ms cell; the two meet around batch 64 (85 GFLOP/s each) and fused wins
-        above (126 against 95 at batch 128); with 2 threads they meet near batch 32. ``auto`` takes
-        ``cell`` on the CPU in eval mode below ``CELL_PATH_MAX_BATCH`` rows and ``fused`` otherwise:
-        dropout needs the fused path in training, and on a GPU one fused kernel beats many small ones.
+        Two paths give the same numbers (tests/model/test_network.py): ``fused`` calls ``nn.LSTM``;
+        ``cell`` applies the same weights as plain LSTM-cell arithmetic, one matrix product per layer
+        (weights rearranged once, see ``_cell_weights``), much cheaper for small CPU batches. ``auto``
+        takes ``cell`` on the CPU in eval mode below ``CELL_PATH_MAX_BATCH`` rows and ``fused``
+        otherwise (training, GPUs). The measurements behind it: docs/design-notes.md.
         """
         path = path or self.step_path
         if path == "auto":
@@ -164,7 +160,7 @@ class CharLSTM(nn.Module):
 
         Layer 0's input product depends only on the character, so ``embedding @ W_ih0^T + biases`` is
         a [vocab, 4 * hidden] table; the other layers get ``[W_ih | W_hh]`` side by side, so that one
-        matmul of ``[x, h]`` replaces two (2x512 on 1 CPU thread: 0.28 -> 0.22 ms a step at batch 1).
+        matmul of ``[x, h]`` replaces two.
         A parameter's storage and version counter change on every in-place update (an optimiser
         step, ``load_state_dict``, ``.to()``), so comparing them keeps the cache honest.
         """

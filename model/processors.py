@@ -8,7 +8,7 @@
 
 Every per-row parameter is a ``[batch]`` tensor, so one batch can mix rows with different settings.
 ``model.sampling`` strings these together in its documented order; each is tested alone on hand-made
-logits in tests/test_processors.py.
+logits in tests/model/test_processors.py.
 
 ``RepeatTracker`` keeps, for one growing history, how long a run each character would repeat if it came
 next; the DRY penalty and n-gram blocking both read it. ``find_loop`` is the loop guard's test of a tail.

@@ -9,27 +9,10 @@
             state = detach(state)                               # carried, but no gradient across chunks
 
 Each row of a batch is one quote: inputs are ``<bos> + quote``, targets are ``quote + <eos>``, which is
-exactly what generation sees (it primes ``<bos> + seed`` from a zero state and stops at ``<eos>``).
-Quotes of similar length share a batch, so little is padding; padding targets are ``PAD_ID`` and are
-masked out of the loss. A quote longer than the chunk is cut into consecutive chunks, and the LSTM
-state after one chunk is the start of the next (truncated backpropagation through time): every
-character is trained on, with all the quote before it as context.
-
-Why not the classic char-rnn loop (concatenate everything, take windows of 100 from random places,
-start each from a zero state)? Because it trains the model on a situation that never happens:
-predicting text from the middle of a quote with no memory of its start. Generation always begins at
-``<bos>`` with a zero state and always has the whole quote so far in its state, so the first
-characters of a window (scored with no context) waste gradient on guesses the model will never have
-to make, the model never sees where quotes begin or end (so it cannot learn to open like a quote or
-to stop), and the quotes' boundaries are smeared across windows. Whole quotes with a carried state
-give every target its true context, teach the begin and end, and score the same way as validation.
-
-What it does not buy is speed in a short run. ``benchmarks/train_speed.py`` (2x256, 3 minutes on one
-thread, tinyshakespeare speeches) measured the naive loop, even given ``<bos>``/``<eos>`` in its
-stream, at 1.59 nats/char on whole validation quotes against 1.99 for ours: our warm-up and cosine
-decay are sized for long runs (a constant rate gave ours 1.81), its windows run more steps per second,
-and at equal steps it still learns a little faster early on. Its own report (1.68, dropout on) is not
-the number generation sees. Over 50 minutes ours trained the bundled 2x512 model to 1.35.
+exactly what generation sees. Quotes of similar length share a batch, so little is padding; padding
+targets are ``PAD_ID`` and masked out of the loss. A quote longer than the chunk is cut into consecutive
+chunks, and the LSTM state after one chunk starts the next (truncated backpropagation through time).
+Why whole quotes rather than random windows, and what it costs in a short run: docs/design-notes.md.
 """
 
 from __future__ import annotations

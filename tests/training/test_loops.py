@@ -10,7 +10,7 @@ from model.vocab import Vocab
 from tests.helpers import looping_model, make_tiny_model
 from training.loops import OPENERS, is_loop, loop_rate, make_seeds
 
-# The benchmark's own table of is_loop cases lives in tests/test_quality.py (it imports the same function).
+# The benchmark's own table of is_loop cases lives in tests/benchmarks/test_quality.py (same function).
 
 
 def test_a_model_that_cycles_loops_on_every_seed():

@@ -2,7 +2,7 @@
 
 Only Discord is stood in for: ``Channels`` is the ``post(channel_id, text)`` callable, with channels that
 can be deleted, closed to the bot, or broken on purpose (the Discord adapter is tested end to end in
-tests/test_schedules_discord.py).
+tests/discord/test_schedules.py).
 """
 
 from __future__ import annotations
