@@ -6,7 +6,8 @@ from discord.ext import commands
 
 # The feature cogs, each a discord.py extension (``async def setup(bot)``), loaded in this order;
 # checks.py is shared by them, not an extension.
-EXTENSIONS = tuple(f"{__name__}.{name}" for name in ("favourites", "models", "quotes", "schedules"))
+_NAMES = ("favourites", "models", "quotes", "buttons", "menus", "schedules", "schedule_slash", "help")
+EXTENSIONS = tuple(f"{__name__}.{name}" for name in _NAMES)
 
 
 async def reply(ctx: commands.Context, text: str, *, ephemeral: bool = False) -> None:

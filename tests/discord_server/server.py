@@ -194,6 +194,35 @@ class DiscordServer:
             user, channel or self.world.channel, name, options or {}, check_permissions=check_permissions
         )
 
+    async def autocomplete(
+        self,
+        user: User,
+        name: str,
+        options: dict[str, Any],
+        focused: str,
+        channel: Channel | None = None,
+    ) -> InteractionRecord:
+        """``user`` is typing option ``focused`` of ``/name``; the bot's suggestions land in ``.choices``."""
+        return await self.interactions.invoke(
+            user, channel or self.world.channel, name, options, focused=focused
+        )
+
+    async def run_message_command(
+        self, user: User, message: StoredMessage, name: str, *, check_permissions: bool = True
+    ) -> InteractionRecord:
+        """``user`` runs the message context menu ``name`` (Apps > name) on ``message``."""
+        return await self.interactions.invoke_message_command(
+            user, message, name, check_permissions=check_permissions
+        )
+
+    async def press_button(self, user: User, message: StoredMessage, custom_id: str) -> InteractionRecord:
+        """``user`` presses the button ``custom_id`` on ``message`` (see ``StoredMessage.button``)."""
+        return await self.interactions.press_button(user, message, custom_id)
+
+    def commands(self, guild_id: int | None = None) -> dict[str, dict]:
+        """The application commands the bot synced (global, or a guild's), by name: the sync payloads."""
+        return {command["name"]: command for command in self.interactions.registry.list(guild_id)}
+
     # --- what a test's admins do ----------------------------------------------------------------------
 
     async def delete_channel(self, channel: Channel) -> None:
