@@ -19,11 +19,13 @@ from discord.ext import commands
 
 from bot.cogs import reply
 from bot.cogs.checks import is_manager, manager
+from bot.cogs.quote_view import quote_view
 from bot.quotes.favourites import (
     TOP_DEFAULT,
     TOP_MAX,
     Favourites,
     FavouritesError,
+    VoteChange,
     can_add_quotes,
 )
 from bot.storage.store import Store, StoreError
@@ -59,7 +61,7 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
 
     async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
         try:
-            await self.favourites.reaction(
+            change = await self.favourites.reaction(
                 guild_id=payload.guild_id,
                 message_id=payload.message_id,
                 user_id=payload.user_id,
@@ -68,10 +70,23 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
                 by_bot=self._is_bot(payload),
                 added=added,
             )
+            if change in (VoteChange.ADDED, VoteChange.REMOVED):
+                await self._show_votes(payload.channel_id, payload.message_id)
         except StoreError as exc:  # e.g. busy: the vote is lost, and the log says so
             _log.warning(
                 "reaction by %s on message %s not counted: %s", payload.user_id, payload.message_id, exc
             )
+
+    async def _show_votes(self, channel_id: int, message_id: int) -> None:
+        """The ⭐ button of a quote shows its votes: a reaction changed them, so the button follows."""
+        quote = await self.favourites.store.quote_by_message(message_id)
+        if quote is None or quote.id is None:
+            return
+        message = self.bot.get_partial_messageable(channel_id).get_partial_message(message_id)
+        try:
+            await message.edit(view=quote_view(quote.id, quote.votes))
+        except discord.HTTPException as exc:  # deleted meanwhile, or no access: the vote still counts
+            _log.debug("could not show the votes on message %s: %s", message_id, exc)
 
     def _is_bot(self, payload: discord.RawReactionActionEvent) -> bool:
         if payload.member is not None:  # guild additions carry the member

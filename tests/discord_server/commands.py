@@ -128,7 +128,8 @@ class CommandRegistry:
             "name": body["name"],
             "description": body.get("description", ""),
             "options": body.get("options") or [],
-            "default_member_permissions": body.get("default_member_permissions"),
+            # Discord answers with the bits as a string, whatever number form was sent.
+            "default_member_permissions": _bits(body.get("default_member_permissions")),
             "dm_permission": body.get("dm_permission", True),
             "contexts": body.get("contexts"),
             "integration_types": body.get("integration_types", [0]),
@@ -144,6 +145,10 @@ class CommandRegistry:
     @staticmethod
     def _guild(command: dict) -> int | None:
         return int(command["guild_id"]) if command.get("guild_id") else None
+
+
+def _bits(value: int | str | None) -> str | None:
+    return None if value is None else str(int(value))
 
 
 def usable_in_dms(command: dict) -> bool:

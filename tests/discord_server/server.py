@@ -225,6 +225,13 @@ class DiscordServer:
 
     # --- what a test's admins do ----------------------------------------------------------------------
 
+    async def create_text_channel(self, name: str) -> Channel:
+        """An admin adds a text channel to the guild: CHANNEL_CREATE goes out."""
+        channel = self.world.add_text_channel(self.world.guild, name)
+        await self.gateway.dispatch("CHANNEL_CREATE", channel.payload())
+        self.store.notify()
+        return channel
+
     async def delete_channel(self, channel: Channel) -> None:
         """An admin deletes a guild channel: CHANNEL_DELETE goes out and the channel's routes answer 404."""
         self.world.remove_channel(channel)
