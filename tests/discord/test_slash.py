@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.errors import BusyError
 from tests.discord.helpers import bot_settings, running
 from tests.discord_server import DiscordServer
 from tests.discord_server.commands import CHAT_INPUT, MESSAGE, usable_in_dms
@@ -180,3 +181,30 @@ async def test_without_the_message_content_intent_slash_and_mentions_work(
         assert (await server.wait_for_message(timeout=10)).content.startswith("Hi")
         assert record.response_type == 5
         assert len(server.bot_messages()) == 2  # the "!quote" never reached the bot
+
+
+async def test_an_error_after_the_defer_is_private_and_the_thinking_message_goes(server_and_bot, monkeypatch):
+    server, bot = server_and_bot
+
+    async def busy(_request):
+        raise BusyError()
+
+    monkeypatch.setattr(bot.host, "complete", busy)  # found only once the model is asked, after the defer
+    record = await server.run_slash_command(server.member, "quote", {"seed": "Hey,"})
+    reply = await server.wait_for_message(timeout=10)
+    assert "try again shortly" in reply.content and reply.ephemeral
+    assert record.response_type == 5 and record.original.deleted  # the public "thinking" is gone
+    assert [m for m in server.bot_messages() if not m.ephemeral] == []
+    monkeypatch.undo()
+    again = await server.run_slash_command(
+        server.member, "quote", {"seed": "Hey,"}
+    )  # the turn was given back
+    assert (await server.wait_for_message(timeout=10)).content.startswith("Hey,") and again.response_type == 5
+
+
+async def test_a_slash_seed_with_mentions_pings_nobody(server_and_bot):
+    server, _bot = server_and_bot
+    seed = f"@everyone <@{server.admin.id}> hi"
+    await server.run_slash_command(server.member, "quote", {"seed": seed})
+    reply = await server.wait_for_message(timeout=10)
+    assert reply.content.startswith(seed) and not reply.pings()
