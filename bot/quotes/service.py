@@ -174,7 +174,8 @@ class QuoteService:
             f" (the default)\n"
             "  --rng    any whole number, to get the same quote again\n\n"
             f"Example: {prefix}quote Hey, --temp 0.7 --len 150\n"
-            f"A seed may be up to {self.max_seed_chars} characters. As a slash command: /quote seed: Hey,"
+            f"A seed may be up to {self.max_seed_chars} characters. As a slash command, with typed options:\n"
+            "/quote seed: Hey, temperature: 0.7 length: 150"
         )
 
     async def model_for(self, guild_id: int | None) -> str:

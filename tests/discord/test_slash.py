@@ -208,3 +208,19 @@ async def test_a_slash_seed_with_mentions_pings_nobody(server_and_bot):
     await server.run_slash_command(server.member, "quote", {"seed": seed})
     reply = await server.wait_for_message(timeout=10)
     assert reply.content.startswith(seed) and not reply.pings()
+
+
+async def test_addquote_and_quoteinfo_by_slash(server_and_bot):
+    server, _bot = server_and_bot
+    refused = await server.run_slash_command(server.member, "addquote", {"text": "Hello there."})
+    assert "Quote Adder" in (await server.wait_for_message(timeout=10)).content and refused.private
+    added = await server.run_slash_command(server.admin, "addquote", {"text": "Hello there."})
+    assert "Added source quote #1" in (await server.wait_for_message(timeout=10)).content
+    assert not added.private
+    await server.run_slash_command(server.member, "quote", {"seed": "Hey,", "rng": 3})
+    quote = await server.wait_for_message(timeout=10)
+    await wait_stored(_bot, quote.id)
+    link = f"https://discord.com/channels/{server.guild.id}/{server.channel.id}/{quote.id}"
+    info = await server.run_slash_command(server.admin, "quoteinfo", {"link": link})
+    details = await server.wait_for_message(timeout=10)
+    assert 'Seed: "Hey,"' in details.content and "rng 3" in details.content and info.response_type == 4
