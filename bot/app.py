@@ -1,7 +1,8 @@
 """The Discord bot: a ``commands.Bot`` (an ``AutoShardedBot`` when ``SHARD_COUNT`` is set).
 
-Intents: the default ones plus message content, which the prefix commands (``!quote``) need;
-enable "Message Content Intent" for the application in the developer portal (Bot page).
+Intents: the default ones, plus message content unless ``MESSAGE_CONTENT_INTENT=false``: the ``!`` prefix
+commands read message text (enable "Message Content Intent" in the developer portal, Bot page). Without
+it the bot runs on slash commands, buttons, context menus and commands that mention it.
 
     bot = create_bot(settings)
     async with bot:
