@@ -27,7 +27,8 @@ from aiohttp import web
 from .body import UploadedFile, parse_body
 from .errors import ApiError, json_response, unauthorized
 from .gateway import Gateway, Session
-from .interactions import InteractionApi, InteractionRecord
+from .interaction_record import InteractionRecord
+from .interactions import InteractionApi
 from .messages import StoredMessage, emoji_key
 from .rest import RestApi
 from .state import Channel, Role, User, World
