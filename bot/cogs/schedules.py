@@ -25,6 +25,7 @@ from discord.ext import commands, tasks
 
 from bot.cogs import reply
 from bot.cogs.checks import manager
+from bot.cogs.quote_view import quote_view
 from bot.errors import QuotebotError, ShuttingDownError, log_unexpected
 from bot.quotes.options import DISCORD_MESSAGE_LIMIT
 from bot.schedules.rhythm import Rhythm, ScheduleError, parse_schedule
@@ -118,11 +119,14 @@ class Schedules(commands.Cog):
     async def before_tick(self) -> None:
         await self.bot.wait_until_ready()  # type: ignore[attr-defined]
 
-    async def post(self, channel_id: int, text: str) -> int:
-        """Send a scheduled quote (through REST, so an uncached channel works); its message id."""
+    async def post(self, channel_id: int, text: str, quote_id: int | None = None) -> int:
+        """Send a scheduled quote with its buttons (through REST, so an uncached channel works); its
+        message id."""
         channel = self.bot.get_partial_messageable(channel_id)  # type: ignore[attr-defined]
         try:
-            message = await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+            message = await channel.send(
+                text, allowed_mentions=discord.AllowedMentions.none(), view=quote_view(quote_id)
+            )
         except discord.NotFound as exc:
             raise ChannelGoneError() from exc
         except discord.Forbidden as exc:
