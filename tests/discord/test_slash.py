@@ -4,6 +4,8 @@ options, private errors before the defer, and admin commands hidden from members
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.errors import BusyError
@@ -83,8 +85,6 @@ async def test_slash_quote_with_typed_options_is_public_with_buttons(server_and_
 
 
 async def wait_stored(bot, message_id: int):
-    import asyncio
-
     for _ in range(200):
         stored = await bot.store.quote_by_message(message_id)
         if stored is not None:
@@ -224,3 +224,21 @@ async def test_addquote_and_quoteinfo_by_slash(server_and_bot):
     info = await server.run_slash_command(server.admin, "quoteinfo", {"link": link})
     details = await server.wait_for_message(timeout=10)
     assert 'Seed: "Hey,"' in details.content and "rng 3" in details.content and info.response_type == 4
+
+
+async def test_a_slow_check_defers_in_time_and_its_refusal_is_still_private(server_and_bot, monkeypatch):
+    server, bot = server_and_bot
+    model_for = bot.service.model_for
+
+    async def loading(guild_id):  # the server's model is being loaded from disk
+        await asyncio.sleep(2.5)
+        return await model_for(guild_id)
+
+    monkeypatch.setattr(bot.service, "model_for", loading)
+    refused = await server.run_slash_command(server.member, "quote", {"seed": "Hey \u2603"})
+    reply = await server.wait_for_message(timeout=10)
+    assert "snowman" in reply.content and reply.ephemeral
+    assert refused.response_type == 5 and refused.original.deleted  # deferred within Discord's 3 s
+    written = await server.run_slash_command(server.member, "quote", {"seed": "Hey,"})
+    assert (await server.wait_for_message(timeout=10)).content.startswith("Hey,")
+    assert written.response_type == 5
