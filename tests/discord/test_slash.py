@@ -231,7 +231,7 @@ async def test_a_slow_check_defers_in_time_and_its_refusal_is_still_private(serv
     model_for = bot.service.model_for
 
     async def loading(guild_id):  # the server's model is being loaded from disk
-        await asyncio.sleep(2.5)
+        await asyncio.sleep(3.2)  # longer than the 3 s Discord waits for an answer
         return await model_for(guild_id)
 
     monkeypatch.setattr(bot.service, "model_for", loading)
