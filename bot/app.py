@@ -1,7 +1,8 @@
 """The Discord bot: a ``commands.Bot`` (an ``AutoShardedBot`` when ``SHARD_COUNT`` is set).
 
-Intents: the default ones plus message content, which the prefix commands (``!quote``) need;
-enable "Message Content Intent" for the application in the developer portal (Bot page).
+Intents: the default ones, plus message content unless ``MESSAGE_CONTENT_INTENT=false``: the ``!`` prefix
+commands read message text (enable "Message Content Intent" in the developer portal, Bot page). Without
+it the bot runs on slash commands, buttons, context menus and commands that mention it.
 
     bot = create_bot(settings)
     async with bot:
@@ -21,12 +22,11 @@ from typing import Any
 
 import discord
 import yarl
-from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs import EXTENSIONS
 from bot.cogs import reply as reply_to
-from bot.errors import QuotebotError, log_unexpected
+from bot.cogs.replies import QuoteTree, error_text, friendly_error, unwrap
 from bot.quotes.service import QuoteService
 from bot.retrain.retrainer import RetrainConfig, Retrainer
 from bot.serving.guild_models import GuildModels
@@ -35,13 +35,17 @@ from bot.settings import Settings
 from bot.storage.model_versions import ModelVersions
 from bot.storage.store import Store
 
+__all__ = ["QuoteBot", "ShardedQuoteBot", "create_bot", "friendly_error", "make_intents", "unwrap"]
 CLOSE_TIMEOUT = 30.0  # seconds close() waits for replies in flight
 _log = logging.getLogger(__name__)
 
 
-def make_intents() -> discord.Intents:
+def make_intents(message_content: bool = True) -> discord.Intents:
+    """discord.py's default intents, plus the privileged Message Content one when asked for: the ``!``
+    prefix commands read message text. Without it, Discord still sends the text of messages that
+    mention the bot, so ``@QuoteBot quote Hey,`` works, as do slash commands, buttons and menus."""
     intents = discord.Intents.default()
-    intents.message_content = True  # privileged: the prefix commands read message text
+    intents.message_content = message_content
     return intents
 
 
@@ -49,31 +53,6 @@ def configure_endpoints(settings: Settings) -> None:
     """Point discord.py's REST and gateway URLs at the configured (Discord or compatible) server."""
     discord.http.Route.BASE = settings.api_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
-
-
-def unwrap(error: BaseException) -> BaseException:
-    """The error a command raised, out of discord.py's wrappers (invoke errors, hybrid errors)."""
-    while isinstance(
-        error, (commands.CommandInvokeError, commands.HybridCommandError, app_commands.CommandInvokeError)
-    ):
-        error = error.original
-    return error
-
-
-def friendly_error(error: BaseException, prefix: str = "!") -> str | None:
-    """The reply for an expected error, or ``None`` for a bug (to be logged with an id)."""
-    error = unwrap(error)
-    if isinstance(error, QuotebotError):
-        return str(error)
-    if isinstance(error, commands.CommandOnCooldown):
-        return f"Slow down a little: try again in {error.retry_after:.0f} seconds."
-    if isinstance(error, commands.UserInputError):
-        return f"{error} (see {prefix}help)"
-    if isinstance(error, (commands.CheckFailure, app_commands.CheckFailure)):
-        return "You can't use that command here."
-    if isinstance(error, (commands.DisabledCommand, commands.MaxConcurrencyReached)):
-        return str(error)
-    return None
 
 
 class QuoteBotMixin:
@@ -91,9 +70,10 @@ class QuoteBotMixin:
         discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned_or(settings.command_prefix),
-            intents=make_intents(),
+            intents=make_intents(settings.message_content_intent),
             allowed_mentions=discord.AllowedMentions.none(),
             owner_ids=set(settings.owner_ids) or None,
+            tree_cls=QuoteTree,
             **options,
         )
 
@@ -125,10 +105,7 @@ class QuoteBotMixin:
         """The one error handler: typed errors become friendly replies, bugs get an id."""
         if isinstance(error, commands.CommandNotFound):
             return  # "!" followed by anything else is ordinary chat
-        text = friendly_error(error, self.settings.command_prefix)
-        if text is None:
-            error_id = log_unexpected(_log, unwrap(error), f"command {ctx.command}")
-            text = f"Something went wrong on my side (error id `{error_id}`)."
+        text = error_text(error, f"command {ctx.command}", self.settings.command_prefix)
         try:
             await reply_to(ctx, text, ephemeral=True)
         except discord.HTTPException as exc:

@@ -85,6 +85,9 @@ class Settings:
     gateway_url: str = DEFAULT_GATEWAY_URL
     unknown_chars: UnknownPolicy = UnknownPolicy.REPLACE
     sync_commands: bool = False
+    # The privileged Message Content intent: off, the bot runs on slash commands, buttons, context menus
+    # and commands that mention it (@QuoteBot quote Hey,).
+    message_content_intent: bool = True
     # Per-server models and retraining (bot/retrain/retrainer.py, bot/storage/model_versions.py).
     models_dir: Path = Path("models")
     max_loaded_models: int = 8  # server models kept in memory besides the bundled one (LRU)
@@ -279,6 +282,7 @@ PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DISCORD_GATEWAY_URL": ("gateway_url", _gateway),
     "UNKNOWN_CHARS": ("unknown_chars", _unknown),
     "SYNC_COMMANDS": ("sync_commands", _bool),
+    "MESSAGE_CONTENT_INTENT": ("message_content_intent", _bool),
     "SCHEDULE_CHECK_SECONDS": ("schedule_check_seconds", _number("seconds", 0.01, 600)),
     "MAX_SCHEDULES_PER_SERVER": ("max_schedules_per_server", _int(1, 1000)),
     "MODELS_DIR": ("models_dir", _folder),

@@ -12,13 +12,15 @@ this check runs on every call, prefix and slash alike. Outside a server it refus
 from __future__ import annotations
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import QuotebotError
 
 
-class NeedsManagerError(commands.CheckFailure, QuotebotError):
-    """The author lacks Manage Server (a ``QuotebotError``: the error handler shows the text)."""
+class NeedsManagerError(commands.CheckFailure, app_commands.CheckFailure, QuotebotError):
+    """The author lacks Manage Server (a ``QuotebotError``: the error handlers show the text); a check
+    failure of both discord.py's command kinds."""
 
     def __init__(self) -> None:
         super().__init__("only members with the Manage Server permission (or the bot's owners) can do that.")
@@ -26,9 +28,14 @@ class NeedsManagerError(commands.CheckFailure, QuotebotError):
 
 def is_manager(ctx: commands.Context) -> bool:
     """Whether the author may run admin commands here: Manage Server, or one of the bot's owners."""
-    if ctx.author.id in ctx.bot.settings.owner_ids:
+    return may_manage(ctx.author, ctx.bot.settings.owner_ids)
+
+
+def may_manage(user: discord.abc.User, owner_ids: frozenset[int]) -> bool:
+    """The rule itself: a bot owner, or a member with Manage Server."""
+    if user.id in owner_ids:
         return True
-    return isinstance(ctx.author, discord.Member) and ctx.author.guild_permissions.manage_guild
+    return isinstance(user, discord.Member) and user.guild_permissions.manage_guild
 
 
 def manager():
@@ -42,3 +49,12 @@ def manager():
         return True
 
     return commands.check(predicate)
+
+
+async def interaction_is_manager(interaction: discord.Interaction) -> bool:
+    """``manager()`` for pure app commands (``/schedule``): the same rule and errors, at run time."""
+    if interaction.guild is None:
+        raise app_commands.NoPrivateMessage("This command cannot be used in private messages.")
+    if not may_manage(interaction.user, interaction.client.settings.owner_ids):  # type: ignore[attr-defined]
+        raise NeedsManagerError()
+    return True

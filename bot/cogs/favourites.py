@@ -9,20 +9,24 @@ one error handler.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs import reply
 from bot.cogs.checks import is_manager, manager
+from bot.cogs.quote_view import quote_view
 from bot.quotes.favourites import (
     TOP_DEFAULT,
+    TOP_MAX,
     Favourites,
     FavouritesError,
+    VoteChange,
     can_add_quotes,
-    message_id_from,
 )
 from bot.storage.store import Store, StoreError
 
@@ -38,6 +42,9 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
     def __init__(self, bot: commands.Bot, store: Store):
         self.bot = bot
         self.favourites = Favourites(store)
+        # Discord's client keeps /top's n within 1..TOP_MAX (no public way to range an int per command).
+        params = self.top.app_command._params
+        params["n"] = dataclasses.replace(params["n"], min_value=1, max_value=TOP_MAX)
 
     # -- reactions ----------------------------------------------------------------------------------------
 
@@ -54,7 +61,7 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
 
     async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
         try:
-            await self.favourites.reaction(
+            change = await self.favourites.reaction(
                 guild_id=payload.guild_id,
                 message_id=payload.message_id,
                 user_id=payload.user_id,
@@ -63,10 +70,23 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
                 by_bot=self._is_bot(payload),
                 added=added,
             )
+            if change in (VoteChange.ADDED, VoteChange.REMOVED):
+                await self._show_votes(payload.channel_id, payload.message_id)
         except StoreError as exc:  # e.g. busy: the vote is lost, and the log says so
             _log.warning(
                 "reaction by %s on message %s not counted: %s", payload.user_id, payload.message_id, exc
             )
+
+    async def _show_votes(self, channel_id: int, message_id: int) -> None:
+        """The ⭐ button of a quote shows its votes: a reaction changed them, so the button follows."""
+        quote = await self.favourites.store.quote_by_message(message_id)
+        if quote is None or quote.id is None:
+            return
+        message = self.bot.get_partial_messageable(channel_id).get_partial_message(message_id)
+        try:
+            await message.edit(view=quote_view(quote.id, quote.votes))
+        except discord.HTTPException as exc:  # deleted meanwhile, or no access: the vote still counts
+            _log.debug("could not show the votes on message %s: %s", message_id, exc)
 
     def _is_bot(self, payload: discord.RawReactionActionEvent) -> bool:
         if payload.member is not None:  # guild additions carry the member
@@ -77,33 +97,37 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
 
     # -- commands -----------------------------------------------------------------------------------------
 
-    @commands.command(name="top")
+    @commands.hybrid_command(name="top", description="This server's most favoured quotes")
     @commands.guild_only()
+    @app_commands.describe(n=f"How many, 1 to {TOP_MAX} (default {TOP_DEFAULT})")
     async def top(self, ctx: commands.Context, n: int = TOP_DEFAULT) -> None:
         """The server's most favoured quotes (default 5, at most 10), with their votes and links."""
         assert ctx.guild is not None
         await reply(ctx, await self.favourites.top(ctx.guild.id, n))
 
-    @commands.command(name="quoteinfo")
-    async def quoteinfo(self, ctx: commands.Context, link: str = "") -> None:
+    @commands.hybrid_command(name="quoteinfo", description="How one of my quotes was written")
+    @app_commands.describe(link="The quote's message link (right-click it, Copy Message Link)")
+    async def quoteinfo(self, ctx: commands.Context, link: discord.Message | None = None) -> None:
         """How a quote was written: its seed, settings, model version and votes.
 
         Reply to one of my quotes with this command, or give the quote's message link
-        (right-click the message, Copy Message Link).
+        (right-click the message, Copy Message Link); or use Apps > Quote info on the quote.
         """
-        if link:
-            message_id = message_id_from(link)
-        elif ctx.message.reference is not None and ctx.message.reference.message_id is not None:
+        if link is not None:  # found by discord.py's MessageConverter: a link, or channel-message ids
+            message_id = link.id
+        elif ctx.interaction is None and ctx.message.reference and ctx.message.reference.message_id:
             message_id = ctx.message.reference.message_id
         else:
             raise FavouritesError(
-                "reply to one of my quotes with this command, or give the quote's message link."
+                "reply to one of my quotes with this command, or give the quote's message link "
+                "(or use Apps > Quote info on it)."
             )
         guild_id = ctx.guild.id if ctx.guild else None
         await reply(ctx, await self.favourites.info(message_id, guild_id, ctx.channel.id))
 
-    @commands.command(name="addquote")
+    @commands.hybrid_command(name="addquote", description="Add a quote of the character for the next retrain")
     @commands.guild_only()
+    @app_commands.describe(text="The quote, as the character would say it")
     async def addquote(self, ctx: commands.Context, *, text: str) -> None:
         """Add a quote of the character for this server's next retrain.
 
@@ -116,8 +140,11 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
             ctx, await self.favourites.add_source_quote(ctx.guild.id, ctx.author.id, text, allowed=allowed)
         )
 
-    @commands.command(name="setstar")
+    @commands.hybrid_command(name="setstar", description="Choose the reaction that counts as a vote")
+    @commands.guild_only()
     @manager()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.describe(emoji="An emoji such as ⭐ or one of the server's own")
     async def setstar(self, ctx: commands.Context, emoji: str) -> None:
         """Choose the reaction that counts as a vote: an emoji such as ⭐ or one of the server's own.
 
@@ -126,14 +153,14 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
         assert ctx.guild is not None
         await reply(ctx, await self.favourites.set_favourite_emoji(ctx.guild.id, emoji))
 
-    @commands.command(name="forgetme")
+    @commands.hybrid_command(name="forgetme", description="Delete the data I hold about you")
     async def forgetme(self, ctx: commands.Context) -> None:
         """Delete your data: your votes, the quotes you added, and your seeds on the quotes you asked for.
 
         The quotes themselves stay as they were posted, no longer linked to you. Works in a direct
         message to me too.
         """
-        await reply(ctx, await self.favourites.forget(ctx.author.id))
+        await reply(ctx, await self.favourites.forget(ctx.author.id), ephemeral=True)
 
 
 async def setup(bot: QuoteBotMixin) -> None:

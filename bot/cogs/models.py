@@ -19,6 +19,7 @@ import logging
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs import reply
@@ -73,8 +74,13 @@ class Models(commands.Cog):
             with contextlib.suppress(discord.HTTPException):  # deleted, or no access any more
                 await message.edit(content=interrupted_text(run))
 
-    @commands.group(name="retrain", invoke_without_command=True)
+    @commands.hybrid_group(
+        name="retrain", invoke_without_command=True, fallback="start", description="This server's model"
+    )
+    @commands.guild_only()
     @manager()
+    @app_commands.guild_only()  # Discord sets contexts on the top-level command; its subcommands share them
+    @app_commands.default_permissions(manage_guild=True)
     async def retrain(self, ctx: commands.Context) -> None:
         """Teach this server's model from its favoured and added quotes (Manage Server).
 
@@ -84,9 +90,7 @@ class Models(commands.Cog):
         """
         assert ctx.guild is not None
         guild_id = ctx.guild.id
-        status = await ctx.send(
-            "Checking this server's quotes...", reference=ctx.message.to_reference(fail_if_not_exists=False)
-        )
+        status = await self._status_message(ctx)
 
         async def show(update: RunUpdate) -> None:
             await status.edit(content=fit_message(update.text))
@@ -98,7 +102,16 @@ class Models(commands.Cog):
             return
         await self.versions.set_status_message(handle.run.id, ctx.channel.id, status.id)
 
-    @retrain.command(name="status")
+    async def _status_message(self, ctx: commands.Context) -> discord.Message:
+        """The message a run's progress edits. For ``/retrain start`` an ordinary channel message: an
+        interaction's own message can only be edited for 15 minutes, and a run may take longer."""
+        first = "Checking this server's quotes..."
+        if ctx.interaction is None:
+            return await ctx.send(first, reference=ctx.message.to_reference(fail_if_not_exists=False))
+        await ctx.send("Starting a retrain; the next message shows how it goes.", ephemeral=True)
+        return await ctx.channel.send(first)
+
+    @retrain.command(name="status", description="How this server's retrain is going")
     @commands.guild_only()
     async def retrain_status(self, ctx: commands.Context) -> None:
         """How this server's retrain is going, or how the last one ended."""
@@ -113,7 +126,8 @@ class Models(commands.Cog):
                 text = run.detail or f"Retrain #{run.id}: {run.status}."
         await reply(ctx, fit_message(text))
 
-    @retrain.command(name="cancel")
+    @retrain.command(name="cancel", description="Stop this server's retrain")
+    @commands.guild_only()
     @manager()
     async def retrain_cancel(self, ctx: commands.Context) -> None:
         """Stop this server's retrain; the current model keeps serving (Manage Server)."""
@@ -121,10 +135,11 @@ class Models(commands.Cog):
         guild_id = ctx.guild.id
         handle = await self.retrainer.cancel(guild_id, by=ctx.author.id)
         assert handle.task is not None
+        await ctx.defer()  # the run may take seconds to stop; only after the refusals above, kept private
         final = await asyncio.wait_for(asyncio.shield(handle.task), 30)
         await reply(ctx, fit_message(final.text))
 
-    @commands.command(name="model")
+    @commands.hybrid_command(name="model", description="This server's model: version, origin, scores")
     @commands.guild_only()
     async def model(self, ctx: commands.Context) -> None:
         """This server's model: its version, where it came from, what it learnt from, its scores."""
@@ -138,8 +153,10 @@ class Models(commands.Cog):
         reference = ctx.message.to_reference(fail_if_not_exists=False)
         await ctx.send(fit_message(text), files=files, reference=reference)
 
-    @commands.command(name="rollback")
+    @commands.hybrid_command(name="rollback", description="Go back to the model before the last retrain")
+    @commands.guild_only()
     @manager()
+    @app_commands.default_permissions(manage_guild=True)
     async def rollback(self, ctx: commands.Context) -> None:
         """Go back to the model this server used before its last retrain (Manage Server)."""
         assert ctx.guild is not None

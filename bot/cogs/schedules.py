@@ -25,9 +25,10 @@ from discord.ext import commands, tasks
 
 from bot.cogs import reply
 from bot.cogs.checks import manager
+from bot.cogs.quote_view import quote_view
 from bot.errors import QuotebotError, ShuttingDownError, log_unexpected
 from bot.quotes.options import DISCORD_MESSAGE_LIMIT
-from bot.schedules.rhythm import ScheduleError, parse_schedule
+from bot.schedules.rhythm import Rhythm, ScheduleError, parse_schedule
 from bot.schedules.scheduler import (
     ChannelGoneError,
     MissingPermissionError,
@@ -118,11 +119,14 @@ class Schedules(commands.Cog):
     async def before_tick(self) -> None:
         await self.bot.wait_until_ready()  # type: ignore[attr-defined]
 
-    async def post(self, channel_id: int, text: str) -> int:
-        """Send a scheduled quote (through REST, so an uncached channel works); its message id."""
+    async def post(self, channel_id: int, text: str, quote_id: int | None = None) -> int:
+        """Send a scheduled quote with its buttons (through REST, so an uncached channel works); its
+        message id."""
         channel = self.bot.get_partial_messageable(channel_id)  # type: ignore[attr-defined]
         try:
-            message = await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+            message = await channel.send(
+                text, allowed_mentions=discord.AllowedMentions.none(), view=quote_view(quote_id)
+            )
         except discord.NotFound as exc:
             raise ChannelGoneError() from exc
         except discord.Forbidden as exc:
@@ -152,36 +156,66 @@ class Schedules(commands.Cog):
         !schedule #general daily 09:00 Europe/Paris Good morning,
         """
         assert ctx.guild is not None
-        now = self.scheduler.now()
         try:
-            rhythm, seed = parse_schedule(rule, now)
+            rhythm, seed = parse_schedule(rule, self.scheduler.now())
         except ScheduleError as exc:
             raise ScheduleCommandError(f"that schedule won't work: {exc}.") from None
-        await self.bot.service.prepare_seed(seed, ctx.guild.id)
-        if not channel.permissions_for(ctx.guild.me).send_messages:
-            raise ScheduleCommandError(f"I can't send messages in {channel.mention}; allow me there first.")
-        try:
-            schedule = await self.schedules.add(
-                guild_id=ctx.guild.id, channel_id=channel.id, created_by=ctx.author.id, rhythm=rhythm,
-                seed=seed, now=now,
-            )  # fmt: skip
-        except ScheduleLimitError as exc:
-            raise ScheduleCommandError(
-                f"{exc} `{self.prefix}schedules` lists them; `{self.prefix}unschedule ID` removes one."
-            ) from None
-        await reply(
-            ctx, f"Scheduled {describe(schedule)}. First post {when(schedule, schedule.next_run_at)}."
-        )
+        await reply(ctx, await self.add(ctx.guild, ctx.author, channel, rhythm, seed))
 
     @commands.command(name="schedules")
     @manager()
     async def list_schedules(self, ctx: commands.Context) -> None:
         """List this server's scheduled posts with their next run, and paused ones with the reason."""
         assert ctx.guild is not None
-        found = await self.schedules.for_guild(ctx.guild.id)
+        for page in await self.listing(ctx.guild.id):
+            await reply(ctx, page)
+
+    @commands.command(name="unschedule")
+    @manager()
+    async def unschedule(self, ctx: commands.Context, schedule_id: int = ID_ARG) -> None:
+        """Remove one of this server's scheduled posts: !unschedule ID (the ID from !schedules)."""
+        assert ctx.guild is not None
+        await reply(ctx, await self.remove(ctx.guild.id, schedule_id))
+
+    @commands.command(name="resume")
+    @manager()
+    async def resume(self, ctx: commands.Context, schedule_id: int = ID_ARG) -> None:
+        """Restart a paused scheduled post once its channel is fixed: !resume ID."""
+        assert ctx.guild is not None
+        await reply(ctx, await self.resume_schedule(ctx.guild, schedule_id))
+
+    # -- what the commands do (shared by the prefix commands and /schedule) ------------------------------
+
+    async def add(
+        self,
+        guild: discord.Guild,
+        author: discord.abc.User,
+        channel: discord.TextChannel,
+        rhythm: Rhythm,
+        seed: str,
+    ) -> str:
+        """Add a schedule after checking its seed and that the bot and the author can post there."""
+        await self.bot.service.prepare_seed(seed, guild.id)
+        if not channel.permissions_for(guild.me).send_messages:
+            raise ScheduleCommandError(f"I can't send messages in {channel.mention}; allow me there first.")
+        if isinstance(author, discord.Member) and not channel.permissions_for(author).send_messages:
+            raise ScheduleCommandError(f"you can't send messages in {channel.mention} yourself.")
+        try:
+            schedule = await self.schedules.add(
+                guild_id=guild.id, channel_id=channel.id, created_by=author.id, rhythm=rhythm,
+                seed=seed, now=self.scheduler.now(),
+            )  # fmt: skip
+        except ScheduleLimitError as exc:
+            raise ScheduleCommandError(
+                f"{exc} `{self.prefix}schedules` lists them; `{self.prefix}unschedule ID` removes one."
+            ) from None
+        return f"Scheduled {describe(schedule)}. First post {when(schedule, schedule.next_run_at)}."
+
+    async def listing(self, guild_id: int) -> list[str]:
+        """The guild's schedules, as pages of at most 2,000 characters."""
+        found = await self.schedules.for_guild(guild_id)
         if not found:
-            await reply(ctx, f"No scheduled posts here. Add one: `{self.prefix}schedule #channel every 6h`.")
-            return
+            return [f"No scheduled posts here. Add one: `{self.prefix}schedule #channel every 6h`."]
         lines = [f"Scheduled posts ({len(found)} of {self.schedules.max_per_guild}):"]
         for schedule in found:
             if schedule.paused:
@@ -191,35 +225,26 @@ class Schedules(commands.Cog):
             else:
                 state = f"next {when(schedule, schedule.next_run_at)}"
             lines.append(f"{describe(schedule)} · {state}")
-        for page in pages(lines):
-            await reply(ctx, page)
+        return pages(lines)
 
-    @commands.command(name="unschedule")
-    @manager()
-    async def unschedule(self, ctx: commands.Context, schedule_id: int = ID_ARG) -> None:
-        """Remove one of this server's scheduled posts: !unschedule ID (the ID from !schedules)."""
-        assert ctx.guild is not None
-        removed = await self.schedules.remove(ctx.guild.id, schedule_id)
-        await reply(ctx, f"Removed {describe(removed)}.")
+    async def remove(self, guild_id: int, schedule_id: int) -> str:
+        removed = await self.schedules.remove(guild_id, schedule_id)
+        return f"Removed {describe(removed)}."
 
-    @commands.command(name="resume")
-    @manager()
-    async def resume(self, ctx: commands.Context, schedule_id: int = ID_ARG) -> None:
-        """Restart a paused scheduled post once its channel is fixed: !resume ID."""
-        assert ctx.guild is not None
-        schedule = await self.schedules.get(ctx.guild.id, schedule_id)
-        channel = ctx.guild.get_channel(schedule.channel_id)
+    async def resume_schedule(self, guild: discord.Guild, schedule_id: int) -> str:
+        schedule = await self.schedules.get(guild.id, schedule_id)
+        channel = guild.get_channel(schedule.channel_id)
         if schedule.paused and channel is None:
             raise ScheduleCommandError(
                 f"the channel of schedule {schedule_id} no longer exists; remove it with "
                 f"`{self.prefix}unschedule {schedule_id}` and schedule a new one."
             )
-        if schedule.paused and channel and not channel.permissions_for(ctx.guild.me).send_messages:
+        if schedule.paused and channel and not channel.permissions_for(guild.me).send_messages:
             raise ScheduleCommandError(
                 f"I still can't send messages in {channel.mention}; allow me there first."
             )
-        resumed = await self.schedules.resume(ctx.guild.id, schedule_id, self.scheduler.now())
-        await reply(ctx, f"Resumed {describe(resumed)}. Next post {when(resumed, resumed.next_run_at)}.")
+        resumed = await self.schedules.resume(guild.id, schedule_id, self.scheduler.now())
+        return f"Resumed {describe(resumed)}. Next post {when(resumed, resumed.next_run_at)}."
 
 
 async def setup(bot: QuoteBotMixin) -> None:

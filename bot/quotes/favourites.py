@@ -15,7 +15,6 @@ create that role and give it to whom they trust; no setting needed). Errors are 
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable
 
 from bot.errors import QuotebotError
@@ -26,7 +25,6 @@ TOP_DEFAULT = 5
 TOP_MAX = 10
 MESSAGE_LIMIT = 2000
 _JUMP = "https://discord.com/channels/{guild}/{channel}/{message}"
-_LINK = re.compile(r"https://(?:(?:www|ptb|canary)\.)?discord(?:app)?\.com/channels/(@me|\d+)/(\d+)/(\d+)/?")
 _VARIATION_SELECTOR = "\ufe0f"  # "⭐" and "⭐️" are the same emoji; Discord may send either
 
 
@@ -60,20 +58,6 @@ def jump_link(guild_id: int | None, channel_id: int | None, message_id: int | No
         return None
     return _JUMP.format(
         guild=guild_id if guild_id is not None else "@me", channel=channel_id, message=message_id
-    )
-
-
-def message_id_from(text: str) -> int:
-    """The message id in a message link (``https://discord.com/channels/G/C/M``) or a bare message id."""
-    text = text.strip().strip("<>")  # a link written as <link> does not unfurl
-    match = _LINK.fullmatch(text)
-    if match:
-        return int(match.group(3))
-    if text.isdigit() and len(text) <= 20:
-        return int(text)
-    raise FavouritesError(
-        f"{text[:80]!r} is not a message link; reply to my quote with the command, or give its link "
-        "(right-click the message, Copy Message Link)."
     )
 
 
@@ -157,6 +141,34 @@ class Favourites:
         changed = await self.store.remove_vote(quote.id, user_id)
         return VoteChange.REMOVED if changed else VoteChange.UNCHANGED
 
+    async def quote_here(self, quote_id: int, guild_id: int | None, channel_id: int | None) -> Quote:
+        """The stored quote ``quote_id`` if it belongs here (its guild, or its own DM channel), else
+        ``NotAQuoteError``: a button or menu never shows or changes another server's quote."""
+        quote = await self.store.get_quote(quote_id)
+        if (
+            quote is None
+            or quote.guild_id != guild_id
+            or (guild_id is None and quote.channel_id != channel_id)
+        ):
+            raise NotAQuoteError()
+        return quote
+
+    async def toggle_vote(
+        self, quote_id: int, guild_id: int | None, channel_id: int | None, user_id: int
+    ) -> tuple[bool, int]:
+        """The ⭐ button: a vote, or its removal when the user had voted (by button or reaction; it is
+        the same vote). Returns (whether the user's vote is now there, the quote's votes)."""
+        quote = await self.quote_here(quote_id, guild_id, channel_id)
+        voted = await self.store.add_vote(quote.id, user_id)
+        if not voted:
+            await self.store.remove_vote(quote.id, user_id)
+        return voted, await self.store.vote_count(quote.id)
+
+    async def info_of(self, quote_id: int, guild_id: int | None, channel_id: int | None) -> str:
+        """The Info button: ``!quoteinfo``'s text for the stored quote ``quote_id``."""
+        quote = await self.quote_here(quote_id, guild_id, channel_id)
+        return self.describe(quote, await self.favourite_emoji(guild_id))
+
     async def top(self, guild_id: int, n: int = TOP_DEFAULT) -> str:
         """``!top [n]``: the guild's ``n`` most favoured quotes with their votes and links."""
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= TOP_MAX:
@@ -183,13 +195,9 @@ class Favourites:
         Only in the quote's own guild (or its own direct-message channel): a seed is not shown elsewhere.
         """
         quote = await self.store.quote_by_message(message_id)
-        if (
-            quote is None
-            or quote.guild_id != guild_id
-            or (guild_id is None and quote.channel_id != channel_id)
-        ):
+        if quote is None:
             raise NotAQuoteError()
-        return self.describe(quote, await self.favourite_emoji(guild_id))
+        return await self.info_of(quote.id, guild_id, channel_id)
 
     @staticmethod
     def describe(quote: Quote, emoji: str = DEFAULT_EMOJI) -> str:

@@ -101,6 +101,25 @@ def parse_options(raw: dict[str, str], max_quote_chars: int) -> QuoteOptions:
     return QuoteOptions(temperature=temperature, length=length, rng_seed=rng_seed)
 
 
+def check_options(options: QuoteOptions, max_quote_chars: int) -> None:
+    """The ranges of typed options (a slash command's, the console's): ``BadOptionError`` names the option.
+
+    The text form is checked by ``parse_options`` as it is read; this is the same rule for options that
+    arrive already typed, whatever Discord's client let through."""
+    low, high = TEMPERATURE_RANGE
+    temperature = options.temperature
+    if not (math.isfinite(temperature) and low <= temperature <= high):
+        raise BadOptionError("temperature", f"must be a number from {low} to {high}, got {temperature!r}")
+    if options.length is not None and not MIN_LENGTH <= options.length <= max_quote_chars:
+        raise BadOptionError(
+            "length", f"must be a whole number from {MIN_LENGTH} to {max_quote_chars}, got {options.length!r}"
+        )
+    if options.rng_seed is not None and not 0 <= options.rng_seed < RNG_LIMIT:
+        raise BadOptionError(
+            "rng", f"must be a whole number from 0 to {RNG_LIMIT - 1}, got {options.rng_seed!r}"
+        )
+
+
 def _whole(text: str) -> int | None:
     try:
         return int(text)

@@ -32,6 +32,7 @@ from bot.quotes.options import (
     RNG_LIMIT,
     TEMPERATURE_RANGE,
     QuoteOptions,
+    check_options,
     fit_message,
     parse_options,
     split_options,
@@ -55,6 +56,18 @@ class QuoteRequest:
     user_id: int | None = None  # None: no one asked (a scheduled post), so no cooldown applies
     guild_id: int | None = None
     channel_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckedRequest:
+    """A request that passed every check and holds its requester's cooldown turn; ``write`` it next, or
+    ``release`` it if it will not be written (so the turn is not spent)."""
+
+    request: QuoteRequest
+    model_id: str
+    model_seed: str  # what the model is fed, after the unknown-character policy
+    cap: int  # most characters in the whole quote
+    cooled: bool  # whether a cooldown turn was claimed (and must be refunded if nothing is written)
 
 
 @dataclass(frozen=True)
@@ -161,7 +174,8 @@ class QuoteService:
             f" (the default)\n"
             "  --rng    any whole number, to get the same quote again\n\n"
             f"Example: {prefix}quote Hey, --temp 0.7 --len 150\n"
-            f"A seed may be up to {self.max_seed_chars} characters. As a slash command: /quote seed: Hey,"
+            f"A seed may be up to {self.max_seed_chars} characters. As a slash command, with typed options:\n"
+            "/quote seed: Hey, temperature: 0.7 length: 150"
         )
 
     async def model_for(self, guild_id: int | None) -> str:
@@ -195,21 +209,45 @@ class QuoteService:
             raise UnknownCharsError(exc.chars, str(exc)) from None
         return model_id, model_seed
 
-    async def write(self, request: QuoteRequest, *, remember: bool = True) -> QuoteResult:
-        """Write one quote: validate, apply the requester's cooldown, complete the seed, and (``remember``)
-        store it. A scheduled post passes ``remember=False``: its store records it with the next run."""
-        async with self.track():
-            return await self._write(request, remember)
+    async def check(self, request: QuoteRequest) -> CheckedRequest:
+        """Every check of a request without writing it: options in range, the seed's length and
+        characters, room left under the length cap, then the requester's cooldown (claimed here).
 
-    async def _write(self, request: QuoteRequest, remember: bool) -> QuoteResult:
-        seed, options, user_id = request.seed, request.options, request.user_id
-        model_id, model_seed = await self.prepare_seed(seed, request.guild_id)
+        A slash command checks before it defers, so its errors can be private; ``write`` the result."""
+        if self._closing and not self._tracked.get():  # a request already in flight is finished
+            raise ShuttingDownError()
+        options = request.options
+        check_options(options, self.max_quote_chars)
+        model_id, model_seed = await self.prepare_seed(request.seed, request.guild_id)
         cap = options.length or self.max_quote_chars
         if len(model_seed) >= cap:
             raise BadOptionError("--len", f"{cap} leaves no room after a {len(model_seed)}-character seed")
+        user_id = request.user_id
         cooled = user_id is not None and user_id not in self.owner_ids
         if cooled:
             self.cooldown.claim(user_id)
+        return CheckedRequest(request, model_id, model_seed, cap, cooled)
+
+    def release(self, checked: CheckedRequest) -> None:
+        """Give back the cooldown turn of a checked request that will not be written."""
+        if checked.cooled and checked.request.user_id is not None:
+            self.cooldown.refund(checked.request.user_id)
+
+    async def write(self, request: QuoteRequest | CheckedRequest, *, remember: bool = True) -> QuoteResult:
+        """Write one quote: check it (unless ``check`` already did), complete the seed, and (``remember``)
+        store it. A scheduled post passes ``remember=False``: its store records it with the next run."""
+        checked = request if isinstance(request, CheckedRequest) else await self.check(request)
+        try:
+            async with self.track():
+                return await self._write(checked, remember)
+        except BaseException:
+            self.release(checked)  # the user got nothing, so the turn is not spent
+            raise
+
+    async def _write(self, checked: CheckedRequest, remember: bool) -> QuoteResult:
+        request, model_id, model_seed = checked.request, checked.model_id, checked.model_seed
+        cap = checked.cap
+        seed, options, user_id = request.seed, request.options, request.user_id
         # Without --rng the service draws the seed itself, so every stored quote can be written again.
         rng_seed = options.rng_seed if options.rng_seed is not None else secrets.randbelow(RNG_LIMIT)
         generation = GenerationRequest(
@@ -219,12 +257,7 @@ class QuoteService:
             rng_seed=rng_seed,
             model_id=model_id,
         )
-        try:
-            completion = await self.host.complete(generation)
-        except BaseException:
-            if cooled:
-                self.cooldown.refund(user_id)  # the user got nothing, so the turn is not spent
-            raise
+        completion = await self.host.complete(generation)
         result = QuoteResult(
             reply=self.format_reply(seed, completion),
             seed=seed,

@@ -71,7 +71,7 @@ class Generated:
 
 
 Generate = Callable[[Schedule], Awaitable[Generated]]
-Post = Callable[[int, str], Awaitable[int]]
+Post = Callable[[int, str, int], Awaitable[int]]  # (channel id, text, stored quote id) -> message id
 
 
 class ServiceGenerator:
@@ -197,7 +197,7 @@ class Scheduler:
         if quote_id is None:
             return "superseded"
         try:
-            message_id = await self.post(schedule.channel_id, generated.message)
+            message_id = await self.post(schedule.channel_id, generated.message, quote_id)
         except ChannelUnusableError as exc:
             await self.schedules.undo_post(schedule, quote_id, pause_reason=exc.reason)
             self._log_pause(schedule, exc.reason)

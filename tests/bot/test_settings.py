@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import make_intents
 from bot.settings import (
     DEFAULT_API_BASE,
     DEFAULT_GATEWAY_URL,
@@ -285,3 +286,11 @@ def test_time_limit_must_leave_room_for_the_training_budget():
         list(found) == ["RETRAIN_TIME_LIMIT_MINUTES"]
         and "RETRAIN_MINUTES (15)" in found["RETRAIN_TIME_LIMIT_MINUTES"]
     )
+
+
+def test_the_message_content_intent_is_a_setting():
+    assert load_settings({}, env_file=None).message_content_intent is True  # compatible default
+    off = load_settings({"MESSAGE_CONTENT_INTENT": "false"}, env_file=None)
+    assert off.message_content_intent is False
+    assert make_intents(off.message_content_intent).message_content is False
+    assert make_intents().message_content is True and make_intents().guild_reactions

@@ -43,7 +43,7 @@ async def test_prefix_quote_replies_with_the_seed(server_and_bot):
 
 async def test_slash_quote_through_an_interaction(server_and_bot):
     server, _bot = server_and_bot
-    record = await server.run_slash_command(server.member, "quote", {"seed": "Hey, --len 60"})
+    record = await server.run_slash_command(server.member, "quote", {"seed": "Hey,", "length": 60})
     reply = await server.wait_for_message(timeout=10)
     assert reply.content.startswith("Hey,")
     assert len(reply.content) <= 61
@@ -57,6 +57,8 @@ async def test_slash_quote_errors_answer_the_interaction(server_and_bot):
     reply = await server.wait_for_message(timeout=10)
     assert "snowman" in reply.content
     assert reply in record.messages
+    # Checked before deferring: the error is the interaction's only, private, message.
+    assert record.response_type == 4 and reply.ephemeral and record.private
 
 
 async def test_mentions_in_a_seed_ping_nobody(server_and_bot):

@@ -240,7 +240,7 @@ async def test_a_slash_quote_is_stored_with_its_message_and_collects_votes(
     discord_server: DiscordServer, bot
 ):
     server = discord_server
-    record = await server.run_slash_command(server.member, "quote", {"seed": "Hey, --len 60"})
+    record = await server.run_slash_command(server.member, "quote", {"seed": "Hey,", "length": 60})
     reply = await server.wait_for_message(timeout=10)
     assert reply in record.messages
     quote = await stored_quote(bot, reply)

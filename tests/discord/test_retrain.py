@@ -126,3 +126,32 @@ async def test_a_run_left_running_by_a_stopped_bot_is_interrupted_at_start_up(
         assert (await ModelVersions(bot.store, tmp_path / "models").run(run.id)).status == "interrupted"
         _sent, reply = await ask(server, "!retrain status")
         assert "interrupted" in reply.content
+
+
+async def test_the_model_commands_as_slash_commands(
+    discord_server: DiscordServer, base_checkpoint: Path, tmp_path: Path
+):
+    server = discord_server
+    async with running(settings_for(server, base_checkpoint, tmp_path, SYNC_COMMANDS="true")):
+        start = await server.run_slash_command(server.admin, "retrain start")
+        note = await server.wait_for_message(timeout=10)
+        assert "next message shows how it goes" in note.content and start.private
+        status = await server.wait_for_message(server.channel, timeout=10)  # an ordinary channel message
+        assert status.interaction_id is None
+        await server.wait_for(lambda: "No retrain" in status.content or None, timeout=10, what="the refusal")
+        assert "not enough quotes" in status.content
+
+        cancel = await server.run_slash_command(server.admin, "retrain cancel")
+        refusal = await server.wait_for_message(timeout=10)
+        assert (
+            cancel.private and cancel.response_type == 4 and refusal.content
+        )  # nothing to cancel, privately
+        status_now = await server.run_slash_command(server.admin, "retrain status")
+        assert "No retrain" in (await server.wait_for_message(timeout=10)).content
+        assert status_now.response_type == 4
+        model = await server.run_slash_command(server.member, "model")
+        assert "bundled model (base.pt)" in (await server.wait_for_message(timeout=10)).content
+        assert not model.private
+        back = await server.run_slash_command(server.admin, "rollback")
+        assert "already uses the bundled model" in (await server.wait_for_message(timeout=10)).content
+        assert back.private  # a refusal, so only the admin sees it

@@ -104,6 +104,7 @@ async def test_a_due_schedule_posts_once_and_a_restarted_bot_does_not_repeat_it(
         assert post.allowed_mentions is not None and post.allowed_mentions.get("parse") == []
         quote = await stored_quote(bot, post.id)  # a stored quote like any other: it can collect votes
         assert (quote.requester_id, quote.seed, quote.channel_id) == (None, "Hey,", server.channel.id)
+        assert post.button("Another")["custom_id"] == f"quote:another:{quote.id}"  # buttons, as on any quote
         await asyncio.sleep(10 * TICK)  # more ticks at the same moment post nothing more
         assert len(scheduled_posts(server)) == 1
 

@@ -3,7 +3,7 @@
 See README.md in this folder; the fixtures live in ``tests.discord_server.fixtures``.
 """
 
-from .interactions import InteractionRecord
+from .interaction_record import InteractionRecord
 from .messages import Pings, StoredAttachment, StoredMessage
 from .server import DiscordServer, RecordedRequest
 from .state import Channel, Perm, User

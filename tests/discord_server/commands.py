@@ -11,7 +11,8 @@ import re
 from .errors import ApiError, invalid_form, unknown
 from .state import Snowflakes
 
-CHAT_INPUT = 1
+CHAT_INPUT, USER_COMMAND, MESSAGE = 1, 2, 3  # command types: slash, user and message context menus
+GUILD_CONTEXT, BOT_DM_CONTEXT = 0, 1  # interaction contexts a command is offered in
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, NUMBER = 3, 4, 5, 6, 7, 8, 10
 _NAME = re.compile(r"^[-_\w]{1,32}$")
@@ -19,7 +20,11 @@ _NAME = re.compile(r"^[-_\w]{1,32}$")
 
 def _check_name_and_description(where: str, body: dict, chat_input: bool) -> None:
     name = body.get("name")
-    if not isinstance(name, str) or not _NAME.match(name) or (chat_input and name != name.lower()):
+    # Context menu names are free text (spaces and capitals allowed); slash names are lower-case words.
+    valid = _NAME.match(name) and name == name.lower() if isinstance(name, str) and chat_input else None
+    if not chat_input:
+        valid = isinstance(name, str) and 1 <= len(name) <= 32
+    if not valid:
         raise invalid_form(f"{where}.name", "APPLICATION_COMMAND_INVALID_NAME", f"Invalid name {name!r}.")
     description = body.get("description", "")
     if chat_input and not 1 <= len(description) <= 100:
@@ -32,6 +37,9 @@ def validate_command(body: dict, where: str = "0") -> None:
     """Raises a 400 Invalid Form Body for what Discord would refuse in one command."""
     chat_input = body.get("type", CHAT_INPUT) == CHAT_INPUT
     _check_name_and_description(where, body, chat_input)
+    if not chat_input and (body.get("description") or body.get("options")):
+        message = "Context menus take no description or options."
+        raise invalid_form(where, "APPLICATION_COMMAND_INVALID", message)
     _validate_options(body.get("options") or [], f"{where}.options", chat_input)
 
 
@@ -102,9 +110,9 @@ class CommandRegistry:
     def delete(self, command: dict) -> None:
         del self.commands[int(command["id"])]
 
-    def find(self, name: str, guild_id: int | None) -> dict | None:
-        """The chat-input command a user in ``guild_id`` would run as ``/name``: guild commands win."""
-        matches = [c for c in self.commands.values() if c["name"] == name and c["type"] == CHAT_INPUT]
+    def find(self, name: str, guild_id: int | None, kind: int = CHAT_INPUT) -> dict | None:
+        """The command of type ``kind`` a user in ``guild_id`` would run as ``name``: guild commands win."""
+        matches = [c for c in self.commands.values() if c["name"] == name and c["type"] == kind]
         for command in matches:
             if guild_id is not None and self._guild(command) == guild_id:
                 return command
@@ -120,7 +128,8 @@ class CommandRegistry:
             "name": body["name"],
             "description": body.get("description", ""),
             "options": body.get("options") or [],
-            "default_member_permissions": body.get("default_member_permissions"),
+            # Discord answers with the bits as a string, whatever number form was sent.
+            "default_member_permissions": _bits(body.get("default_member_permissions")),
             "dm_permission": body.get("dm_permission", True),
             "contexts": body.get("contexts"),
             "integration_types": body.get("integration_types", [0]),
@@ -136,3 +145,15 @@ class CommandRegistry:
     @staticmethod
     def _guild(command: dict) -> int | None:
         return int(command["guild_id"]) if command.get("guild_id") else None
+
+
+def _bits(value: int | str | None) -> str | None:
+    return None if value is None else str(int(value))
+
+
+def usable_in_dms(command: dict) -> bool:
+    """Whether Discord offers a command in a DM with the bot (``contexts``, or the old ``dm_permission``)."""
+    contexts = command.get("contexts")
+    if contexts is not None:
+        return BOT_DM_CONTEXT in contexts
+    return command.get("dm_permission", True) is not False

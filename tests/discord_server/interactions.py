@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from . import commands as c
 from .body import files_of, json_of
-from .errors import already_acknowledged, json_response, no_content, unknown
+from .errors import ApiError, already_acknowledged, invalid_form, json_response, no_content, unknown
+from .interaction_record import (
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    AUTOCOMPLETE_RESULT,
+    CHANNEL_MESSAGE,
+    DEFERRED_CHANNEL_MESSAGE,
+    DEFERRED_UPDATE_MESSAGE,
+    MESSAGE_COMPONENT,
+    UPDATE_MESSAGE,
+    InteractionRecord,
+)
 from .messages import EPHEMERAL, LOADING, StoredMessage
 from .options import typed_options
 from .state import Channel, Guild, Perm, User
@@ -28,31 +38,6 @@ if TYPE_CHECKING:
 
 APP = "/applications/{application_id}"
 WEBHOOK = "/webhooks/{application_id}/{token}"
-CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE = 4, 5
-
-
-@dataclass
-class InteractionRecord:
-    """One slash command invocation and everything the bot answered to it."""
-
-    id: int
-    token: str
-    name: str
-    user_id: int
-    channel_id: int
-    guild_id: int | None
-    payload: dict
-    created_at: float
-    response_type: int | None = None  # 4 message, 5 deferred ("thinking"), ...
-    response: dict | None = None  # the callback body as sent
-    original: StoredMessage | None = None
-    followups: list[StoredMessage] = field(default_factory=list)
-
-    @property
-    def messages(self) -> list[StoredMessage]:
-        """Every finished message of this interaction (the original unless still thinking, then followups)."""
-        first = [self.original] if self.original and not self.original.loading else []
-        return [m for m in first + self.followups if not m.deleted]
 
 
 class InteractionApi:
@@ -128,25 +113,91 @@ class InteractionApi:
         options: dict[str, Any],
         *,
         check_permissions: bool = True,
+        focused: str | None = None,
     ) -> InteractionRecord:
-        """Dispatches INTERACTION_CREATE for ``user`` running ``/name`` (``"group sub"`` for subcommands)."""
+        """Dispatches INTERACTION_CREATE for ``user`` running ``/name`` (``"group sub"`` for subcommands).
+
+        With ``focused`` (an option's name), the user is still typing that option: an autocomplete
+        interaction (type 4) goes out instead, and the bot's choices land in ``record.choices``.
+        """
         guild = self.world.guild_of(channel)
         top, *path = name.split()
-        command = self.registry.find(top, guild.id if guild else None)
-        if command is None:
-            known = sorted(cmd["name"] for cmd in self.registry.commands.values())
-            raise LookupError(f"/{top} is not registered (did the bot sync its tree?); registered: {known}")
-        permissions = guild.permissions_of(user.id) if guild else Perm.ALL
-        needed = int(command.get("default_member_permissions") or 0)
-        if check_permissions and permissions & needed != needed:
-            raise PermissionError(f"{user.name} cannot see /{top}: it needs permissions {needed}")
-        typed, resolved = typed_options(command, path, options, self.world, guild)
-
+        command, permissions = self._command(user, guild, top, c.CHAT_INPUT, check_permissions)
+        typed, resolved = typed_options(command, path, options, self.world, guild, focused=focused)
         data: dict = {"id": command["id"], "name": top, "type": c.CHAT_INPUT, "options": typed}
-        if command.get("guild_id"):
-            data["guild_id"] = command["guild_id"]
         if resolved:
             data["resolved"] = resolved
+        kind = AUTOCOMPLETE if focused else APPLICATION_COMMAND
+        return await self._dispatch(
+            user, channel, guild, permissions, name, kind, self._scoped(command, data)
+        )
+
+    async def invoke_message_command(
+        self, user: User, message: StoredMessage, name: str, *, check_permissions: bool = True
+    ) -> InteractionRecord:
+        """``user`` picks Apps > ``name`` on ``message``: a message context menu (command type 3)."""
+        channel = self.world.channels[message.channel_id]
+        guild = self.world.guild_of(channel)
+        command, permissions = self._command(user, guild, name, c.MESSAGE, check_permissions)
+        data = {
+            "id": command["id"],
+            "name": name,
+            "type": c.MESSAGE,
+            "target_id": str(message.id),
+            "resolved": {"messages": {str(message.id): self.store.payload(message)}},
+        }
+        return await self._dispatch(
+            user, channel, guild, permissions, name, APPLICATION_COMMAND, self._scoped(command, data)
+        )
+
+    async def press_button(self, user: User, message: StoredMessage, custom_id: str) -> InteractionRecord:
+        """``user`` presses the button ``custom_id`` on ``message``: a component interaction (type 3)."""
+        if not any(b.get("custom_id") == custom_id for b in message.buttons()):
+            raise LookupError(f"message {message.id} has no button {custom_id!r}: {message.buttons()}")
+        channel = self.world.channels[message.channel_id]
+        guild = self.world.guild_of(channel)
+        permissions = guild.permissions_of(user.id) if guild else Perm.ALL
+        data = {"custom_id": custom_id, "component_type": 2}
+        extra = {"message": self.store.payload(message)}
+        return await self._dispatch(
+            user, channel, guild, permissions, custom_id, MESSAGE_COMPONENT, data, extra, target=message
+        )
+
+    def _command(
+        self, user: User, guild: Guild | None, name: str, kind: int, check_permissions: bool
+    ) -> tuple[dict, int]:
+        """The registered command a user would see, and their permissions; as the client hides it."""
+        command = self.registry.find(name, guild.id if guild else None, kind)
+        if command is None:
+            known = sorted(cmd["name"] for cmd in self.registry.commands.values())
+            raise LookupError(f"{name!r} is not registered (did the bot sync its tree?); registered: {known}")
+        if guild is None and not c.usable_in_dms(command):
+            raise PermissionError(f"{name!r} is not offered in direct messages (guild only)")
+        permissions = guild.permissions_of(user.id) if guild else Perm.ALL
+        needed = int(command.get("default_member_permissions") or 0)
+        admin = bool(permissions & Perm.ADMINISTRATOR)
+        if check_permissions and not admin and permissions & needed != needed:
+            raise PermissionError(f"{user.name} cannot see {name!r}: it needs permissions {needed}")
+        return command, permissions
+
+    @staticmethod
+    def _scoped(command: dict, data: dict) -> dict:
+        if command.get("guild_id"):
+            data["guild_id"] = command["guild_id"]
+        return data
+
+    async def _dispatch(
+        self,
+        user: User,
+        channel: Channel,
+        guild: Guild | None,
+        permissions: int,
+        name: str,
+        kind: int,
+        data: dict,
+        extra: dict | None = None,
+        target: StoredMessage | None = None,
+    ) -> InteractionRecord:
         record = InteractionRecord(
             id=self.world.ids.next(),
             token=secrets.token_urlsafe(32),
@@ -156,8 +207,11 @@ class InteractionApi:
             guild_id=guild.id if guild else None,
             payload={},
             created_at=asyncio.get_running_loop().time(),
+            kind=kind,
+            target=target,
         )
-        record.payload = self._interaction_payload(record, data, user, channel, guild, permissions)
+        payload = self._interaction_payload(record, data, user, channel, guild, permissions)
+        record.payload = {**payload, "type": kind, **(extra or {})}
         self.interactions[record.id] = record
         await self.server.gateway.dispatch("INTERACTION_CREATE", record.payload)
         return record
@@ -221,10 +275,31 @@ class InteractionApi:
         if asyncio.get_running_loop().time() - record.created_at > self.ack_deadline:
             raise unknown("interaction", 10062)  # what Discord answers after its 3 s window
         body = json_of(request) or {}
-        record.response_type, record.response = body.get("type"), body
+        kind = body.get("type")
+        allowed = {
+            APPLICATION_COMMAND: {CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, 9},
+            MESSAGE_COMPONENT: {
+                CHANNEL_MESSAGE,
+                DEFERRED_CHANNEL_MESSAGE,
+                DEFERRED_UPDATE_MESSAGE,
+                UPDATE_MESSAGE,
+                9,
+            },
+            AUTOCOMPLETE: {AUTOCOMPLETE_RESULT},
+        }[record.kind]
+        if kind not in allowed:
+            message = f"Invalid Form Body: callback type {kind} for interaction type {record.kind}"
+            raise ApiError(400, 50035, message)
+        record.response_type, record.response = kind, body
         data = body.get("data") or {}
         channel = self.world.channels[record.channel_id]
-        if record.response_type == CHANNEL_MESSAGE:
+        if kind == AUTOCOMPLETE_RESULT and len(data.get("choices") or []) > 25:
+            raise invalid_form("data.choices", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+        if kind in (DEFERRED_UPDATE_MESSAGE, UPDATE_MESSAGE):
+            record.original = record.target  # "@original" is now the message the button is on
+            if kind == UPDATE_MESSAGE and record.target is not None:
+                await self.store.edit(record.target, data)
+        elif record.response_type == CHANNEL_MESSAGE:
             record.original = await self._post(record, channel, data, files_of(request))
         elif record.response_type == DEFERRED_CHANNEL_MESSAGE:
             thinking = {"flags": LOADING | (int(data.get("flags") or 0) & EPHEMERAL)}
@@ -236,7 +311,7 @@ class InteractionApi:
         callback = {
             "interaction": {
                 "id": str(record.id),
-                "type": 2,
+                "type": record.kind,
                 "response_message_id": str(original.id) if original else None,
                 "response_message_loading": bool(original and original.loading),
                 "response_message_ephemeral": bool(original and original.ephemeral),
@@ -284,7 +359,7 @@ class InteractionApi:
         if record.response_type is None:
             raise unknown("Webhook", 10015)  # followups need an acknowledged interaction
         body = json_of(request) or {}
-        if record.original is not None and record.original.loading:
+        if record.original is not None and record.original.loading and not record.original.deleted:
             # Discord fills the deferred "thinking" message with the first followup.
             message = record.original
             message.flags &= ~LOADING

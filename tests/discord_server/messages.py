@@ -109,6 +109,7 @@ class StoredMessage:
     previous_contents: list[str] = field(default_factory=list)  # one entry per edit, oldest first
     deleted: bool = False
     reactions: dict[str, list[int]] = field(default_factory=dict)  # emoji key -> user ids, in order
+    components: list[dict] = field(default_factory=list)  # action rows as the bot sent them
     created_at: str = field(default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat())
 
     @property
@@ -118,6 +119,18 @@ class StoredMessage:
     @property
     def loading(self) -> bool:
         return bool(self.flags & LOADING)
+
+    def buttons(self) -> list[dict]:
+        """Every button of the message's action rows, in order."""
+        return [c for row in self.components for c in row.get("components", []) if c.get("type") == 2]
+
+    def button(self, label_part: str) -> dict:
+        """The button whose label (or emoji) contains ``label_part``; KeyError naming the labels if none."""
+        for button in self.buttons():
+            shown = (button.get("label") or "") + ((button.get("emoji") or {}).get("name") or "")
+            if label_part in shown:
+                return button
+        raise KeyError(f"no button {label_part!r}; buttons: {[b.get('label') for b in self.buttons()]}")
 
     @property
     def edited(self) -> bool:
@@ -175,7 +188,7 @@ class StoredMessage:
             ],
             "pinned": False,
             "flags": self.flags,
-            "components": [],
+            "components": self.components,
         }
         if guild is not None:
             data["guild_id"] = str(guild.id)

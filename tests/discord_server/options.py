@@ -14,11 +14,19 @@ from .state import Guild, World
 
 
 def typed_options(
-    command: dict, path: list[str], values: dict[str, Any], world: World, guild: Guild | None
+    command: dict,
+    path: list[str],
+    values: dict[str, Any],
+    world: World,
+    guild: Guild | None,
+    *,
+    focused: str | None = None,
 ) -> tuple[list[dict], dict]:
     """The ``options`` and ``resolved`` of an interaction for ``values``, typed by the registered command.
 
     ``path`` names the subcommand group/subcommand, if any. Raises ValueError for what the client refuses.
+    ``focused`` names the option being typed (an autocomplete): sent as the partial text typed so far,
+    flagged ``focused``, and required options may still be missing.
     """
     schema, nesting = command.get("options") or [], []
     for sub in path:
@@ -32,6 +40,10 @@ def typed_options(
         schema = option.get("options") or []
     by_name = {o["name"]: o for o in schema}
     missing = [o["name"] for o in schema if o.get("required") and o["name"] not in values]
+    if focused is not None:
+        if not by_name.get(focused, {}).get("autocomplete"):
+            raise ValueError(f"/{command['name']}: option {focused!r} has no autocomplete")
+        missing = []
     if missing or set(values) - set(by_name):
         raise ValueError(
             f"/{command['name']}: missing {missing}, unknown {sorted(set(values) - set(by_name))}"
@@ -43,6 +55,8 @@ def typed_options(
             "type": by_name[key]["type"],
             "value": _value(by_name[key], value, resolved, world, guild),
         }
+        if key != focused
+        else {"name": key, "type": by_name[key]["type"], "value": str(value), "focused": True}
         for key, value in values.items()
     ]
     for option in reversed(nesting):
@@ -53,7 +67,9 @@ def typed_options(
 def _value(option: dict, value: Any, resolved: dict, world: World, guild: Guild | None) -> Any:
     kind, name = option["type"], option["name"]
     if kind in (c.USER, c.CHANNEL, c.ROLE):
-        return _resolve(kind, value, resolved, world, guild)
+        return _resolve(option, value, resolved, world, guild)
+    if option.get("autocomplete") and kind == c.STRING:
+        return str(value)  # the client sends whatever was typed, not only what autocomplete offered
     converted = {c.STRING: str, c.INTEGER: int, c.NUMBER: float, c.BOOLEAN: bool}[kind](value)
     choices = [choice["value"] for choice in option.get("choices") or []]
     if choices and converted not in choices:
@@ -66,8 +82,9 @@ def _value(option: dict, value: Any, resolved: dict, world: World, guild: Guild 
     return converted
 
 
-def _resolve(kind: int, value: Any, resolved: dict, world: World, guild: Guild | None) -> str:
+def _resolve(option: dict, value: Any, resolved: dict, world: World, guild: Guild | None) -> str:
     """User, channel and role options carry an id plus the object under ``resolved``."""
+    kind = option["type"]
     target_id = str(getattr(value, "id", value))
     if kind == c.USER:
         user = world.users[int(target_id)]
@@ -78,6 +95,9 @@ def _resolve(kind: int, value: Any, resolved: dict, world: World, guild: Guild |
             resolved.setdefault("members", {})[target_id] = {**member, "permissions": perms}
     elif kind == c.CHANNEL:
         channel = world.channels[int(target_id)]
+        allowed = option.get("channel_types")
+        if allowed is not None and channel.type not in allowed:
+            raise ValueError(f"option {option['name']!r}: the client offers only channel types {allowed}")
         resolved.setdefault("channels", {})[target_id] = {**channel.payload(), "permissions": "0"}
     elif guild is None:
         raise ValueError("role options only exist in guilds")

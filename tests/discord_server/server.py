@@ -27,7 +27,8 @@ from aiohttp import web
 from .body import UploadedFile, parse_body
 from .errors import ApiError, json_response, unauthorized
 from .gateway import Gateway, Session
-from .interactions import InteractionApi, InteractionRecord
+from .interaction_record import InteractionRecord
+from .interactions import InteractionApi
 from .messages import StoredMessage, emoji_key
 from .rest import RestApi
 from .state import Channel, Role, User, World
@@ -194,7 +195,43 @@ class DiscordServer:
             user, channel or self.world.channel, name, options or {}, check_permissions=check_permissions
         )
 
+    async def autocomplete(
+        self,
+        user: User,
+        name: str,
+        options: dict[str, Any],
+        focused: str,
+        channel: Channel | None = None,
+    ) -> InteractionRecord:
+        """``user`` is typing option ``focused`` of ``/name``; the bot's suggestions land in ``.choices``."""
+        return await self.interactions.invoke(
+            user, channel or self.world.channel, name, options, focused=focused
+        )
+
+    async def run_message_command(
+        self, user: User, message: StoredMessage, name: str, *, check_permissions: bool = True
+    ) -> InteractionRecord:
+        """``user`` runs the message context menu ``name`` (Apps > name) on ``message``."""
+        return await self.interactions.invoke_message_command(
+            user, message, name, check_permissions=check_permissions
+        )
+
+    async def press_button(self, user: User, message: StoredMessage, custom_id: str) -> InteractionRecord:
+        """``user`` presses the button ``custom_id`` on ``message`` (see ``StoredMessage.button``)."""
+        return await self.interactions.press_button(user, message, custom_id)
+
+    def commands(self, guild_id: int | None = None) -> dict[str, dict]:
+        """The application commands the bot synced (global, or a guild's), by name: the sync payloads."""
+        return {command["name"]: command for command in self.interactions.registry.list(guild_id)}
+
     # --- what a test's admins do ----------------------------------------------------------------------
+
+    async def create_text_channel(self, name: str) -> Channel:
+        """An admin adds a text channel to the guild: CHANNEL_CREATE goes out."""
+        channel = self.world.add_text_channel(self.world.guild, name)
+        await self.gateway.dispatch("CHANNEL_CREATE", channel.payload())
+        self.store.notify()
+        return channel
 
     async def delete_channel(self, channel: Channel) -> None:
         """An admin deletes a guild channel: CHANNEL_DELETE goes out and the channel's routes answer 404."""

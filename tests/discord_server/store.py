@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from .body import UploadedFile
+from .components import check_components
 from .errors import empty_message, invalid_form, missing_permissions, unknown
 from .gateway import Gateway
 from .messages import StoredAttachment, StoredMessage, emoji_payload
@@ -85,8 +86,11 @@ class MessageStore:
             tts=bool(body.get("tts")),
             webhook_id=webhook_id,
             interaction_id=interaction_id,
+            components=list(body.get("components") or []),
         )
-        if not (message.content or message.embeds or message.attachments or message.loading):
+        if not (
+            message.content or message.embeds or message.attachments or message.components or message.loading
+        ):
             raise empty_message()
         self.messages[message.id] = message
         if dispatch and not message.ephemeral:
@@ -103,6 +107,8 @@ class MessageStore:
             message.content = body["content"] or ""
         if "embeds" in body:
             message.embeds = list(body["embeds"] or [])
+        if "components" in body:
+            message.components = list(body["components"] or [])
         if "allowed_mentions" in body:
             message.allowed_mentions = body["allowed_mentions"]
         if "attachments" in body or files:
@@ -194,6 +200,7 @@ class MessageStore:
             raise invalid_form(
                 "content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
             )
+        check_components(body.get("components"))
         if len(body.get("embeds") or []) > MAX_EMBEDS:
             raise invalid_form("embeds", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length.")
         mentions = body.get("allowed_mentions")

@@ -63,7 +63,7 @@ class Channels:
         self.attempts = 0
         self._ids = itertools.count(900_000_000_000_000_001)
 
-    async def __call__(self, channel_id: int, text: str) -> int:
+    async def __call__(self, channel_id: int, text: str, quote_id: int | None = None) -> int:
         self.attempts += 1
         if channel_id in self.gone:
             raise ChannelGoneError()
