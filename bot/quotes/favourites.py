@@ -142,8 +142,9 @@ class Favourites:
         by_bot: bool,
         added: bool,
     ) -> VoteChange:
-        """A reaction was added or removed: a vote or an unvote when it is the favourite emoji, by a person,
-        on one of the bot's stored quotes (of this guild); anything else is ignored."""
+        """A reaction was added or removed: a vote or an unvote when it is the favourite emoji, by a person
+        other than the quote's requester, on one of the bot's stored quotes (of this guild); anything else
+        is ignored. (Removing a reaction always removes that person's vote, if there is one.)"""
         if by_bot:
             return VoteChange.IGNORED
         if not emoji_matches(await self.favourite_emoji(guild_id), emoji_id, emoji_name):
@@ -151,6 +152,8 @@ class Favourites:
         quote = await self.store.quote_by_message(message_id)
         if quote is None or quote.guild_id != guild_id:
             return VoteChange.IGNORED
+        if added and quote.requester_id == user_id:
+            return VoteChange.IGNORED  # a requester's own star is not a vote: favoured means by others
         if added:
             changed = await self.store.add_vote(quote.id, user_id)
             return VoteChange.ADDED if changed else VoteChange.UNCHANGED

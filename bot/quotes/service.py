@@ -202,6 +202,7 @@ class QuoteService:
             return await self._write(request, remember)
 
     async def _write(self, request: QuoteRequest, remember: bool) -> QuoteResult:
+        asked_at = time.monotonic()  # a !forgetme from now on covers this request too (Store.add_quote)
         seed, options, user_id = request.seed, request.options, request.user_id
         model_id, model_seed = await self.prepare_seed(seed, request.guild_id)
         cap = options.length or self.max_quote_chars
@@ -244,6 +245,7 @@ class QuoteService:
                 text=result.text,  # the whole quote: not cut to a message, no cut mark
                 settings=result.settings,
                 model_version=result.model_version,
+                asked_at=asked_at,
             )
             result = dataclasses.replace(result, quote_id=quote_id)
         return result

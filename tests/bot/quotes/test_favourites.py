@@ -110,6 +110,23 @@ async def test_star_reactions_vote_and_unvote(favourites: Favourites, store: Sto
     assert await store.vote_count(quote_id) == 1
 
 
+async def test_a_requesters_own_star_is_not_a_vote(favourites: Favourites, store: Store):
+    quote_id = await post(store, message_id=100)  # asked for by ASKER
+    assert await react(favourites, 100, user=ASKER) is VoteChange.IGNORED
+    assert await store.vote_count(quote_id) == 0
+    # Even an own vote stored before this rule (or by another path) makes nothing favoured.
+    await store.add_vote(quote_id, ASKER)
+    assert "No favourites yet" in await favourites.top(GUILD)
+    assert await store.favoured_and_source_quotes(GUILD) == []
+    assert "0 votes" in await favourites.info(100, GUILD, CHANNEL)
+    # A vote by anyone else counts, once.
+    assert await react(favourites, 100, user=ASKER + 1) is VoteChange.ADDED
+    (favoured,) = await store.favoured_and_source_quotes(GUILD)
+    assert favoured.votes == 1 and "**1**" in await favourites.top(GUILD)
+    # Removing one's own reaction still removes one's own old vote.
+    assert await react(favourites, 100, user=ASKER, added=False) is VoteChange.REMOVED
+
+
 async def test_bots_other_emoji_other_messages_and_other_guilds_are_ignored(
     favourites: Favourites, store: Store
 ):
@@ -224,9 +241,9 @@ async def test_forget_reports_counts_and_leaves_no_trace(favourites: Favourites,
         model_version="default",
     )
     await store.set_quote_message(unloved, CHANNEL, 302)
-    await react(favourites, 302, user=forgetful)
+    await store.add_vote(unloved, forgetful)  # own votes from before own stars were ignored
     other = await post(store, 301)
-    await react(favourites, 300, user=forgetful)
+    await store.add_vote(own, forgetful)
     await react(favourites, 301, user=forgetful)
     await react(favourites, 300, user=5)
     await favourites.add_source_quote(GUILD, forgetful, "A line only they wrote.", allowed=True)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from bot.errors import (
     ShuttingDownError,
     UnknownCharsError,
 )
+from bot.quotes.favourites import Favourites
 from bot.quotes.options import (
     CUT_MARK,
     DEFAULT_TEMPERATURE,
@@ -33,7 +35,7 @@ from bot.storage.store import Store
 from model.generate import STOP_END, STOP_LENGTH, Completion
 from model.sampling import SamplingConfig
 from model.vocab import UnknownPolicy
-from tests.helpers import write_quote
+from tests.helpers import cells_holding, write_quote
 
 
 class FakeClock:
@@ -355,3 +357,24 @@ async def test_a_busy_store_still_returns_the_quote_and_logs_the_loss(
 async def test_without_a_store_quotes_are_not_stored(host: ModelHost):
     result = await write_quote(QuoteService(host, cooldown_seconds=0), user_id=3, text="Hi")
     assert result.quote_id is None and result.settings["rng_seed"] >= 0
+
+
+async def test_forgetme_covers_a_quote_still_being_written(host: ModelHost, store: Store, tmp_path: Path):
+    service = QuoteService(host, cooldown_seconds=0, store=store)
+    gate = threading.Event()
+    host._executor.submit(gate.wait)  # the model is busy elsewhere: the quote stays in flight
+    try:
+        task = asyncio.create_task(
+            write_quote(service, user_id=3, text="My secret", guild_id=1, channel_id=2)
+        )
+        other = asyncio.create_task(write_quote(service, user_id=4, text="Hey", guild_id=1, channel_id=2))
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        await Favourites(store).forget(3)  # !forgetme, while the quote is being written
+    finally:
+        gate.set()
+    result, kept = await task, await other
+    assert result.reply.startswith("My secret")  # the requester still gets the reply...
+    assert result.quote_id is None  # ...but nothing of it is stored
+    assert cells_holding(store.path, 3) == [] and cells_holding(store.path, "My secret") == []
+    assert kept.quote_id is not None  # another member's quote of the same moment is stored as usual
