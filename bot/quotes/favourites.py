@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 
 from bot.errors import QuotebotError
+from bot.quotes.safe_text import escape_markdown, strip_controls
 from bot.storage.store import DEFAULT_EMOJI, ForgetResult, Quote, Store
 
 ADD_QUOTE_ROLE = "Quote Adder"
@@ -98,8 +99,15 @@ def can_add_quotes(manages_guild: bool, role_names: Iterable[str]) -> bool:
 
 
 def _short(text: str, limit: int) -> str:
-    text = " ".join(text.split())  # one line per quote in a list
-    return text if len(text) <= limit else text[: max(1, limit - 1)].rstrip() + "…"
+    """One line of at most ``limit`` characters, controls stripped and Markdown escaped."""
+    text = " ".join(strip_controls(text).split())  # one line per quote in a list
+    keep = len(text)
+    while True:
+        cut = text if keep >= len(text) else text[: max(1, keep - 1)].rstrip() + "…"
+        escaped = escape_markdown(cut)
+        if len(escaped) <= limit or keep <= 1:
+            return escaped
+        keep -= max(1, len(escaped) - limit)  # escapes grow it: cut more and try again
 
 
 def _plural(count: int, word: str) -> str:
@@ -201,7 +209,7 @@ class Favourites:
         if quote.seed is None:
             seed = "(removed: the person who asked for it had their data deleted)"
         else:
-            seed = f'"{quote.seed}"' if quote.seed else "(none: a whole new quote)"
+            seed = f'"{_short(quote.seed, 600)}"' if quote.seed else "(none: a whole new quote)"
         main = [
             f"temperature {settings.pop('temperature', '?')}",
             f"up to {settings.pop('max_chars', '?')} characters",

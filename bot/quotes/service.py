@@ -37,6 +37,7 @@ from bot.quotes.options import (
     split_options,
 )
 from bot.quotes.quote_log import QuoteLog, quote_settings
+from bot.quotes.safe_text import escape_markdown, strip_controls
 from bot.serving.guild_models import GuildModels
 from bot.serving.host import DEFAULT_MODEL_ID, GenerationRequest, ModelHost
 from bot.settings import Settings
@@ -117,8 +118,10 @@ class QuoteService:
         clock: Callable[[], float] = time.monotonic,
         store: Store | None = None,
         guild_models: GuildModels | None = None,
+        markdown: bool = True,
     ):
         self.host = host
+        self.markdown = markdown  # replies are Discord messages: escape Markdown (the console says no)
         # Each server's own promoted model (bot/serving/guild_models.py); None: the default model everywhere.
         self.guild_models = guild_models
         self.quote_log = QuoteLog(store) if store is not None else None
@@ -260,15 +263,19 @@ class QuoteService:
             quote_id, channel_id, message_id
         )
 
-    @staticmethod
-    def format_reply(seed: str, completion: Completion) -> str:
-        """The user's seed as typed, then the generated characters, within Discord's limit."""
-        text = seed + completion.generated
+    def format_reply(self, seed: str, completion: Completion) -> str:
+        """The user's seed as typed, then the generated characters, within Discord's limit.
+
+        Control and format characters are stripped and (``markdown``: the reply is a Discord message)
+        Markdown is escaped, in the seed and the generated text alike: the reply shows the words as
+        typed, never a heading, a masked link, an open code block or reordered text.
+        """
+        text = strip_controls(seed + completion.generated)
         if completion.stopped != STOP_END:
             text = text.rstrip() + CUT_MARK
         if not text.strip():
-            text = "(the model had nothing to say this time; try again)"
-        return fit_message(text)
+            return "(the model had nothing to say this time; try again)"
+        return fit_message(escape_markdown(text) if self.markdown else text)
 
     @property
     def in_flight(self) -> int:

@@ -199,6 +199,23 @@ async def test_quoteinfo_shows_seed_settings_model_and_votes(favourites: Favouri
         await favourites.info(100, GUILD + 1, CHANNEL)  # another server's quote: its seed stays there
 
 
+async def test_top_and_quoteinfo_escape_and_strip_what_they_echo(favourites: Favourites, store: Store):
+    hostile = "# Head [x](https://evil.example) **b**\u202e\u200b end"
+    quote_id = await store.add_quote(
+        guild_id=GUILD, channel_id=CHANNEL, requester_id=ASKER, seed=hostile, text=hostile + " more",
+        settings={}, model_version="default",
+    )  # fmt: skip
+    await store.set_quote_message(quote_id, CHANNEL, 100)
+    await react(favourites, 100, user=1)
+    shown = "\\# Head \\[x](https://evil.example) \\*\\*b\\*\\* end"
+    top = await favourites.top(GUILD)
+    assert f"1. **1** {shown} more https://" in top
+    info = await favourites.info(100, GUILD, CHANNEL)
+    assert f'Seed: "{shown}"' in info
+    for text in (top, info):
+        assert "\u202e" not in text and "\u200b" not in text and "\n# " not in text
+
+
 async def test_quoteinfo_in_a_direct_message_only_in_that_channel(favourites: Favourites, store: Store):
     await post(store, 100, "Hey, you.", guild=None)
     assert "Quote #" in await favourites.info(100, None, CHANNEL)

@@ -230,15 +230,61 @@ async def test_busy_says_so_and_refunds_the_cooldown(tiny_checkpoint: Path, cloc
         await host.close()
 
 
-def test_format_reply_fits_discord_and_marks_cut_quotes():
+def test_format_reply_fits_discord_and_marks_cut_quotes(service: QuoteService):
     long = Completion(seed="a", text="a" + "b" * 2500, stopped=STOP_LENGTH)
-    reply = QuoteService.format_reply("A", long)
+    reply = service.format_reply("A", long)
     assert len(reply) == DISCORD_MESSAGE_LIMIT and reply.startswith("Ab") and reply.endswith(CUT_MARK)
     ended = Completion(seed="Hi", text="Hi there.", stopped=STOP_END)
-    assert QuoteService.format_reply("Hi", ended) == "Hi there."
+    assert service.format_reply("Hi", ended) == "Hi there."
     cut = Completion(seed="Hi", text="Hi there ", stopped=STOP_LENGTH)
-    assert QuoteService.format_reply("Hi", cut) == "Hi there" + CUT_MARK
-    assert "nothing to say" in QuoteService.format_reply("", Completion(seed="", text="", stopped=STOP_END))
+    assert service.format_reply("Hi", cut) == "Hi there" + CUT_MARK
+    assert "nothing to say" in service.format_reply("", Completion(seed="", text="", stopped=STOP_END))
+    hidden = Completion(seed="\u200b", text="\u200b\u202e", stopped=STOP_END)
+    assert "nothing to say" in service.format_reply("\u200b", hidden)  # only invisible characters
+
+
+HOSTILE = [
+    ("# Big heading", "\\# Big heading"),
+    ("[free nitro](https://evil.example/x)", "\\[free nitro](https://evil.example/x)"),
+    ("```py\nopen fence", "\\`\\`\\`py\nopen fence"),
+    (
+        "**bold** ||spoiler|| ~~gone~~ __under__",
+        "\\*\\*bold\\*\\* \\|\\|spoiler\\|\\| \\~\\~gone\\~\\~ \\_\\_under\\_\\_",
+    ),
+    ("> quoted\n- listed", "\\> quoted\n\\- listed"),
+    ("abc\u202edef\u200bghi\u2066jkl\x1b[31mred\x00\tend", "abcdefghijkl[31mredend"),
+]
+
+
+@pytest.mark.parametrize(("typed", "shown"), HOSTILE)
+def test_echoed_seed_and_generated_text_are_escaped_and_stripped(
+    service: QuoteService, typed: str, shown: str
+):
+    # As the seed (echoed) and as generated text (the model may write anything its vocabulary holds).
+    assert service.format_reply(typed, Completion(seed=typed, text=typed, stopped=STOP_END)) == shown
+    written = Completion(seed="", text=typed, stopped=STOP_END)
+    assert service.format_reply("", written) == shown
+    # Newlines stay; a link outside a mask is left whole so it still works.
+    plain = Completion(seed="", text="a_b\nsee https://example.com/a_b", stopped=STOP_END)
+    assert service.format_reply("", plain) == "a\\_b\nsee https://example.com/a_b"
+
+
+def test_the_console_strips_but_does_not_escape(host: ModelHost):
+    console = QuoteService(host, markdown=False)
+    typed = "# **Hi**\u202e there"
+    assert (
+        console.format_reply(typed, Completion(seed=typed, text=typed, stopped=STOP_END)) == "# **Hi** there"
+    )
+
+
+def test_escaping_agrees_with_discord_py():
+    import discord.utils
+
+    from bot.quotes.safe_text import escape_markdown
+
+    samples = [t for t, _ in HOSTILE] + ["a_b https://x.com/a_b*c <https://y.org/_> `x` \\ ###h", "-a\n  - b"]
+    for text in samples:
+        assert escape_markdown(text) == discord.utils.escape_markdown(text), text
 
 
 def test_fit_message():
