@@ -133,6 +133,30 @@ def test_out_of_range_options_refused_by_name(raw: dict[str, str], option: str):
     assert repr(next(iter(raw.values()))) in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hey --" + "x" * 1950,  # an unknown option with a very long name
+        "Hey --temp " + "9" * 1950,  # a very long bad value
+        "Hey --len " + "\u202e" * 30 + "y" * 1950,
+        "Hey --temp 0.5 " + "-" * 1950,
+    ],
+)
+def test_errors_name_a_long_bad_option_briefly(service: QuoteService, text: str):
+    with pytest.raises(BadOptionError) as info:
+        service.parse(text)
+    message = str(info.value)
+    assert len(message) < 250 and "\u202e" not in message
+
+
+async def test_a_seed_of_many_unknown_characters_gets_a_short_answer(host: ModelHost):
+    service = QuoteService(host, max_seed_chars=2000, cooldown_seconds=0)
+    seed = "".join(chr(0x4E00 + i) for i in range(300))
+    with pytest.raises(UnknownCharsError) as info:
+        await write_quote(service, user_id=1, text=seed)
+    assert len(str(info.value)) < 350 and "300 different characters in all" in str(info.value)
+
+
 async def test_reply_starts_with_the_seed(service: QuoteService):
     result = await write_quote(service, user_id=1, text="Hey, --temp 0.7 --len 80")
     assert result.reply.startswith("Hey,")
