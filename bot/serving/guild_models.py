@@ -44,10 +44,11 @@ class GuildModels:
         self.bad: dict[int, str] = {}  # version id -> why its file was refused
 
     async def model_id(self, guild_id: int | None) -> str:
-        """The host's model id for a server (loading it if needed); the default model outside servers."""
-        return (await self.serving(guild_id)).model_id
+        """The host's model id for a quote request in a server (loading it if needed, the request held
+        against the queue's bound meanwhile); the default model outside servers."""
+        return (await self.serving(guild_id, hold=True)).model_id
 
-    async def serving(self, guild_id: int | None) -> Serving:
+    async def serving(self, guild_id: int | None, *, hold: bool = False) -> Serving:
         """The first loadable version of the server's lineage, and the bad ones passed over."""
         if guild_id is None:
             return Serving(None)
@@ -59,7 +60,7 @@ class GuildModels:
         for version in lineage:
             if version.id not in self.bad:
                 try:
-                    await self.host.use(version.model_id, self.versions.file_of(version))
+                    await self.host.use(version.model_id, self.versions.file_of(version), hold=hold)
                     return Serving(version, skipped)
                 except CheckpointError as exc:
                     self.bad[version.id] = str(exc)
