@@ -4,6 +4,7 @@ back."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,11 @@ async def test_a_corrupt_current_version_is_refused_and_its_parent_serves(
     assert sum("refused at load" in r.getMessage() for r in caplog.records) == 1
     text = model_text(await guild_models.serving(GUILD), None, "default.pt")
     assert "version 1" in text and "Version 2 could not be loaded" in text
+    # Members read a reason and an error id; the path (and the library's words) only the log.
+    assert str(path) not in text and str(path.parent) not in text and "guild-" not in text
+    (error_id,) = re.findall(r"error id `([0-9a-f]+)`", text)
+    (logged,) = [r.getMessage() for r in caplog.records if error_id in r.getMessage()]
+    assert str(path) in logged
 
 
 async def test_every_version_bad_means_the_bundled_model(parts, sample_vocab):
@@ -79,7 +85,8 @@ async def test_every_version_bad_means_the_bundled_model(parts, sample_vocab):
     versions.file_of(v1).unlink()  # a missing file is refused like a damaged one
     serving = await guild_models.serving(GUILD)
     assert serving.version is None and serving.model_id == DEFAULT_MODEL_ID
-    assert "no such checkpoint file" in serving.skipped[0][1]
+    why = serving.skipped[0][1]
+    assert "its file is missing" in why and "error id" in why and str(versions.models_dir) not in why
 
 
 async def test_activate_follows_a_rollback_and_a_new_promotion(parts, sample_vocab):
