@@ -11,6 +11,8 @@ this check runs on every call, prefix and slash alike. Outside a server it refus
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import discord
 from discord.ext import commands
 
@@ -29,6 +31,20 @@ def is_manager(ctx: commands.Context) -> bool:
     if ctx.author.id in ctx.bot.settings.owner_ids:
         return True
     return isinstance(ctx.author, discord.Member) and ctx.author.guild_permissions.manage_guild
+
+
+def reader(ctx: commands.Context) -> Callable[[int], bool] | None:
+    """``can_read(channel_id)`` for the author of a command in a server: whether they may read that
+    channel (a private channel's quotes are shown only to its readers); None in a direct message."""
+    guild, member = ctx.guild, ctx.author
+    if guild is None or not isinstance(member, discord.Member):
+        return None
+
+    def can_read(channel_id: int) -> bool:
+        channel = guild.get_channel_or_thread(channel_id)
+        return channel is not None and channel.permissions_for(member).read_messages
+
+    return can_read
 
 
 def manager():

@@ -16,7 +16,7 @@ import discord
 from discord.ext import commands
 
 from bot.cogs import reply
-from bot.cogs.checks import is_manager, manager
+from bot.cogs.checks import is_manager, manager, reader
 from bot.quotes.favourites import (
     TOP_DEFAULT,
     Favourites,
@@ -80,9 +80,12 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
     @commands.command(name="top")
     @commands.guild_only()
     async def top(self, ctx: commands.Context, n: int = TOP_DEFAULT) -> None:
-        """The server's most favoured quotes (default 5, at most 10), with their votes and links."""
+        """The server's most favoured quotes (default 5, at most 10), with their votes and links.
+
+        Only quotes posted in channels you can read are listed.
+        """
         assert ctx.guild is not None
-        await reply(ctx, await self.favourites.top(ctx.guild.id, n))
+        await reply(ctx, await self.favourites.top(ctx.guild.id, n, reader(ctx)))
 
     @commands.command(name="quoteinfo")
     async def quoteinfo(self, ctx: commands.Context, link: str = "") -> None:
@@ -100,7 +103,7 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
                 "reply to one of my quotes with this command, or give the quote's message link."
             )
         guild_id = ctx.guild.id if ctx.guild else None
-        await reply(ctx, await self.favourites.info(message_id, guild_id, ctx.channel.id))
+        await reply(ctx, await self.favourites.info(message_id, guild_id, ctx.channel.id, reader(ctx)))
 
     @commands.command(name="addquote")
     @commands.guild_only()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from bot.errors import QuotebotError
 from bot.quotes.safe_text import escape_markdown, strip_controls
@@ -25,6 +25,9 @@ from bot.storage.store import DEFAULT_EMOJI, ForgetResult, Quote, Store
 ADD_QUOTE_ROLE = "Quote Adder"
 TOP_DEFAULT = 5
 TOP_MAX = 10
+TOP_CANDIDATES = 100  # most favoured quotes read, of which the first TOP_MAX readable ones are listed
+# can_read(channel_id): whether the reader may read that channel of the guild (the cog asks Discord).
+CanRead = Callable[[int], bool]
 MESSAGE_LIMIT = 2000
 _JUMP = "https://discord.com/channels/{guild}/{channel}/{message}"
 _LINK = re.compile(r"https://(?:(?:www|ptb|canary)\.)?discord(?:app)?\.com/channels/(@me|\d+)/(\d+)/(\d+)/?")
@@ -91,6 +94,14 @@ def emoji_matches(stored: str, emoji_id: int | None, emoji_name: str | None) -> 
 def show_emoji(stored: str) -> str:
     """The stored form as Discord shows it in a message: ``name:id`` becomes ``<:name:id>``."""
     return f"<:{stored}>" if ":" in stored else stored
+
+
+def readable(quote: Quote, can_read: CanRead | None) -> bool:
+    """Whether a reader may see a quote: a direct-message quote (its channel checked by the caller), or a
+    server quote in a channel ``can_read`` says the reader can read; never one with no known channel."""
+    if quote.guild_id is None:
+        return True
+    return can_read is not None and quote.channel_id is not None and can_read(quote.channel_id)
 
 
 def can_add_quotes(manages_guild: bool, role_names: Iterable[str]) -> bool:
@@ -168,12 +179,20 @@ class Favourites:
         changed = await self.store.remove_vote(quote.id, user_id)
         return VoteChange.REMOVED if changed else VoteChange.UNCHANGED
 
-    async def top(self, guild_id: int, n: int = TOP_DEFAULT) -> str:
-        """``!top [n]``: the guild's ``n`` most favoured quotes with their votes and links."""
+    async def top(self, guild_id: int, n: int = TOP_DEFAULT, can_read: CanRead | None = None) -> str:
+        """``!top [n]``: the guild's ``n`` most favoured quotes with their votes and links, among those
+        posted in channels the reader can read (``can_read(channel_id)``; None: a reader who can read
+        no channel of the guild, such as the console, which cannot see Discord's permissions)."""
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= TOP_MAX:
             raise FavouritesError(f"I can list 1 to {TOP_MAX} quotes, not {n!r}.")
         emoji = show_emoji(await self.favourite_emoji(guild_id))
-        quotes = await self.store.top_quotes(guild_id, n)
+        candidates = await self.store.top_quotes(guild_id, TOP_CANDIDATES)
+        quotes = [q for q in candidates if readable(q, can_read)][:n]
+        if not quotes and candidates and can_read is None:
+            return (
+                "Here I cannot see who may read which channel, so I list no server's quotes; "
+                "ask with !top on Discord."
+            )
         if not quotes:
             return f"No favourites yet: react with {emoji} on one of my quotes to vote for it."
         header = f"Most favoured quotes ({emoji} votes):"
@@ -188,16 +207,21 @@ class Favourites:
         tail = f" {link}" if link else ""
         return head + _short(quote.text, budget - len(head) - len(tail)) + tail
 
-    async def info(self, message_id: int, guild_id: int | None, channel_id: int | None) -> str:
+    async def info(
+        self, message_id: int, guild_id: int | None, channel_id: int | None, can_read: CanRead | None = None
+    ) -> str:
         """``!quoteinfo``: seed, settings, model version and votes of the quote posted as ``message_id``.
 
-        Only in the quote's own guild (or its own direct-message channel): a seed is not shown elsewhere.
+        Only in the quote's own guild, to a reader who can read its channel (``can_read``), or in its own
+        direct-message channel: a seed is not shown elsewhere. An unreadable quote is "not a quote", so
+        the answer does not even confirm that it exists.
         """
         quote = await self.store.quote_by_message(message_id)
         if (
             quote is None
             or quote.guild_id != guild_id
             or (guild_id is None and quote.channel_id != channel_id)
+            or not readable(quote, can_read)
         ):
             raise NotAQuoteError()
         return self.describe(quote, await self.favourite_emoji(guild_id))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -30,7 +30,7 @@ from .gateway import Gateway, Session
 from .interactions import InteractionApi, InteractionRecord
 from .messages import StoredMessage, emoji_key
 from .rest import RestApi
-from .state import Channel, Role, User, World
+from .state import Channel, Overwrite, Role, User, World
 from .store import MessageStore
 
 T = TypeVar("T")
@@ -201,6 +201,14 @@ class DiscordServer:
         self.world.remove_channel(channel)
         await self.gateway.dispatch("CHANNEL_DELETE", channel.payload())
         self.store.notify()
+
+    async def create_text_channel(self, name: str, overwrites: Sequence[Overwrite] = ()) -> Channel:
+        """An admin makes a channel in the guild (with permission overwrites: a private channel denies
+        @everyone, whose id is the guild's, View Channel); CHANNEL_CREATE goes out."""
+        channel = self.world.add_text_channel(self.world.guild, name, overwrites)
+        await self.gateway.dispatch("CHANNEL_CREATE", channel.payload())
+        self.store.notify()
+        return channel
 
     async def set_role_permissions(self, role: Role, permissions: int) -> None:
         """An admin changes a role's permissions (e.g. takes Send Messages away); sends GUILD_ROLE_UPDATE."""
