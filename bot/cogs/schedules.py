@@ -82,6 +82,21 @@ def pages(lines: Iterable[str], limit: int = DISCORD_MESSAGE_LIMIT) -> list[str]
     return out
 
 
+def check_can_post(ctx: commands.Context, channel: discord.abc.GuildChannel) -> None:
+    """Both the author and the bot must be able to view and send in ``channel``: Manage Server alone
+    must not let someone make the bot post where they cannot post themselves (a locked channel)."""
+    assert ctx.guild is not None
+    author = ctx.author if isinstance(ctx.author, discord.Member) else None
+    mine = channel.permissions_for(author) if author is not None else None
+    if mine is None or not (mine.view_channel and mine.send_messages):
+        raise ScheduleCommandError(
+            f"you can't send messages in {channel.mention} yourself, so I won't post there for you."
+        )
+    bots = channel.permissions_for(ctx.guild.me)
+    if not (bots.view_channel and bots.send_messages):
+        raise ScheduleCommandError(f"I can't send messages in {channel.mention}; allow me there first.")
+
+
 class Schedules(commands.Cog):
     """Scheduled quote posts: the bot posts a fresh quote to a channel on a rhythm (Manage Server)."""
 
@@ -158,8 +173,7 @@ class Schedules(commands.Cog):
         except ScheduleError as exc:
             raise ScheduleCommandError(f"that schedule won't work: {exc}.") from None
         await self.bot.service.prepare_seed(seed, ctx.guild.id)
-        if not channel.permissions_for(ctx.guild.me).send_messages:
-            raise ScheduleCommandError(f"I can't send messages in {channel.mention}; allow me there first.")
+        check_can_post(ctx, channel)
         try:
             schedule = await self.schedules.add(
                 guild_id=ctx.guild.id, channel_id=channel.id, created_by=ctx.author.id, rhythm=rhythm,
@@ -214,10 +228,8 @@ class Schedules(commands.Cog):
                 f"the channel of schedule {schedule_id} no longer exists; remove it with "
                 f"`{self.prefix}unschedule {schedule_id}` and schedule a new one."
             )
-        if schedule.paused and channel and not channel.permissions_for(ctx.guild.me).send_messages:
-            raise ScheduleCommandError(
-                f"I still can't send messages in {channel.mention}; allow me there first."
-            )
+        if channel is not None:
+            check_can_post(ctx, channel)
         resumed = await self.schedules.resume(ctx.guild.id, schedule_id, self.scheduler.now())
         await reply(ctx, f"Resumed {describe(resumed)}. Next post {when(resumed, resumed.next_run_at)}.")
 
