@@ -21,7 +21,6 @@ from bot.quotes.favourites import (
     TOP_DEFAULT,
     Favourites,
     FavouritesError,
-    can_add_quotes,
     message_id_from,
 )
 from bot.storage.store import Store, StoreError
@@ -110,11 +109,12 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
     async def addquote(self, ctx: commands.Context, *, text: str) -> None:
         """Add a quote of the character for this server's next retrain.
 
-        For members with Manage Server, or with a role named "Quote Adder" (create it and give it to
-        whom you trust).
+        For members with Manage Server, or with the server's quote-adder role (chosen by an admin
+        with !setrole adder @Role).
         """
         assert ctx.guild is not None and isinstance(ctx.author, discord.Member)
-        allowed = can_add_quotes(is_manager(ctx), (r.name for r in ctx.author.roles))
+        role_ids = [r.id for r in ctx.author.roles]
+        allowed = await self.favourites.may_add_quotes(ctx.guild.id, is_manager(ctx), role_ids)
         await reply(
             ctx, await self.favourites.add_source_quote(ctx.guild.id, ctx.author.id, text, allowed=allowed)
         )
@@ -128,6 +128,29 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
         """
         assert ctx.guild is not None
         await reply(ctx, await self.favourites.set_favourite_emoji(ctx.guild.id, emoji))
+
+    @commands.command(name="setrole")
+    @manager()
+    async def setrole(self, ctx: commands.Context, kind: str, *, role: str = "") -> None:
+        """Choose the role whose members may add quotes: !setrole adder @Role (or a role id or name).
+
+        !setrole adder none removes it (then only Manage Server). The role is kept by its id, so a
+        renamed role keeps the right and a new role with the same name does not get it. Manage Server.
+        """
+        assert ctx.guild is not None
+        if kind.casefold() != "adder":
+            raise FavouritesError(
+                "I know one role to set: `adder` (who may add quotes), e.g. !setrole adder @Role"
+            )
+        if not role:
+            raise FavouritesError("name the role: !setrole adder @Role, or !setrole adder none")
+        if role.casefold() == "none":
+            await reply(ctx, await self.favourites.set_adder_role(ctx.guild.id, None))
+            return
+        chosen = await commands.RoleConverter().convert(ctx, role)
+        if chosen.is_default():
+            raise FavouritesError("@everyone cannot be the quote-adder role; pick a role you give by hand.")
+        await reply(ctx, await self.favourites.set_adder_role(ctx.guild.id, chosen.id, chosen.name))
 
     @commands.command(name="forgetme")
     async def forgetme(self, ctx: commands.Context) -> None:

@@ -6,10 +6,11 @@ Discord cog (``bot/cogs/favourites.py``) and the offline console share them:
     favourites = Favourites(store)
     await favourites.reaction(guild_id=1, message_id=4, user_id=5, emoji_id=None, emoji_name="⭐",
                               by_bot=False, added=True)            # VoteChange.ADDED
-    print(await favourites.top(guild_id=1, n=5))
+    print(await favourites.top(guild_id=1, n=5, can_read=lambda channel_id: True))
 
-Who may add source quotes: members with Manage Server, or with a role named ``ADD_QUOTE_ROLE`` (the admins
-create that role and give it to whom they trust; no setting needed). Errors are typed ``QuotebotError``s.
+Who may add source quotes: members with Manage Server, or with the server's quote-adder role, chosen by
+id with ``!setrole adder @Role`` (a name would let anyone with Manage Roles make the role and take it).
+Errors are typed ``QuotebotError``s.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bot.errors import QuotebotError
 from bot.quotes.safe_text import escape_markdown, strip_controls
 from bot.storage.store import DEFAULT_EMOJI, ForgetResult, Quote, Store
 
-ADD_QUOTE_ROLE = "Quote Adder"
+SETROLE_HINT = "!setrole adder @Role"  # how admins choose the quote-adder role
 TOP_DEFAULT = 5
 TOP_MAX = 10
 TOP_CANDIDATES = 100  # most favoured quotes read, of which the first TOP_MAX readable ones are listed
@@ -104,9 +105,9 @@ def readable(quote: Quote, can_read: CanRead | None) -> bool:
     return can_read is not None and quote.channel_id is not None and can_read(quote.channel_id)
 
 
-def can_add_quotes(manages_guild: bool, role_names: Iterable[str]) -> bool:
-    """The rule of ``!addquote``: Manage Server, or the role named ``ADD_QUOTE_ROLE`` (any letter case)."""
-    return manages_guild or any(name.casefold() == ADD_QUOTE_ROLE.casefold() for name in role_names)
+def can_add_quotes(manages_guild: bool, role_ids: Iterable[int], adder_role_id: int | None) -> bool:
+    """The rule of ``!addquote``: Manage Server, or the server's quote-adder role (by id; None: no role)."""
+    return manages_guild or (adder_role_id is not None and adder_role_id in set(role_ids))
 
 
 def _short(text: str, limit: int) -> str:
@@ -256,11 +257,27 @@ class Favourites:
         lines.append(f"Written: {quote.created_at:%Y-%m-%d %H:%M} UTC{ended}")
         return "\n".join(lines)[:MESSAGE_LIMIT]
 
+    async def may_add_quotes(self, guild_id: int, manages_guild: bool, role_ids: Iterable[int]) -> bool:
+        """Whether a member (Manage Server or not, with these role ids) may ``!addquote`` here."""
+        return can_add_quotes(manages_guild, role_ids, await self.store.get_adder_role(guild_id))
+
+    async def set_adder_role(self, guild_id: int, role_id: int | None, role_name: str = "") -> str:
+        """``!setrole adder``: choose (or, with None, clear) the quote-adder role; the reply to show."""
+        await self.store.set_adder_role(guild_id, role_id)
+        if role_id is None:
+            return "No quote-adder role now: only members with Manage Server can add quotes."
+        shown = escape_markdown(strip_controls(role_name)) or f"role {role_id}"
+        return (
+            f"Members with the {shown} role can now add quotes with !addquote. It is kept by id, so "
+            "renaming it, or another role taking its name, changes nothing."
+        )
+
     async def add_source_quote(self, guild_id: int, user_id: int, text: str, *, allowed: bool) -> str:
         """``!addquote``: store an admin-added quote for the guild's training; the reply to show."""
         if not allowed:
             raise NotAllowedError(
-                f"only members with Manage Server or the '{ADD_QUOTE_ROLE}' role can add quotes for training."
+                "only members with Manage Server, or with this server's quote-adder role (admins choose it "
+                f"with {SETROLE_HINT}), can add quotes for training."
             )
         source_id = await self.store.add_source_quote(guild_id, user_id, text)
         return f"Added source quote #{source_id}; the next retrain learns from it."

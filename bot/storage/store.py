@@ -281,6 +281,21 @@ class Store(Database):
         await self.write(lambda db: rowcount(db, sql, (*params, self.now())))
         return params[1]
 
+    async def get_adder_role(self, guild_id: int) -> int | None:
+        """The id of the guild's quote-adder role (``!setrole adder``), or None when none was chosen."""
+        params = (check_id("guild_id", guild_id),)
+        sql = "SELECT adder_role_id FROM guild_settings WHERE guild_id = ?"
+        row = await self.read(lambda db: fetch_one(db, sql, params))
+        return row[0] if row else None
+
+    async def set_adder_role(self, guild_id: int, role_id: int | None) -> None:
+        """Choose the guild's quote-adder role by id; None: no role (Manage Server only)."""
+        params = (check_id("guild_id", guild_id), check_optional_id("role_id", role_id))
+        sql = """INSERT INTO guild_settings (guild_id, adder_role_id, updated_at) VALUES (?, ?, ?)
+                 ON CONFLICT (guild_id) DO UPDATE SET adder_role_id = excluded.adder_role_id,
+                 updated_at = excluded.updated_at"""
+        await self.write(lambda db: rowcount(db, sql, (*params, self.now())))
+
     # -- privacy --------------------------------------------------------------------------------------------
 
     async def forget_user(self, user_id: int) -> ForgetResult:

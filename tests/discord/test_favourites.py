@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.quotes.favourites import ADD_QUOTE_ROLE
 from bot.storage.store import Quote, Store
 from tests.discord.helpers import ask, bot_settings, running
 from tests.discord_server import DiscordServer, Overwrite, Perm
@@ -176,31 +175,56 @@ async def test_addquote_refused_for_members_and_accepted_for_admins_and_the_role
     discord_server: DiscordServer, settings
 ):
     server = discord_server
-    adder_role = server.world.add_role(server.guild, ADD_QUOTE_ROLE, 0)
+    adder_role = server.world.add_role(server.guild, "Quote Adder", 0)
     adder = server.world.add_user("carol")
     server.world.add_member(server.guild, adder, roles=[adder_role])
+    # Anyone with Manage Roles can make a role of that name and take it: a name alone gives nothing.
+    impostor_role = server.world.add_role(server.guild, "Quote Adder", 0)
+    impostor = server.world.add_user("mallory")
+    server.world.add_member(server.guild, impostor, roles=[impostor_role])
     async with running(settings) as bot:
         _sent, refused = await ask(server, "!addquote Mondays are a rumour.")
-        assert "Manage Server" in refused.content and ADD_QUOTE_ROLE in refused.content
+        assert "Manage Server" in refused.content and "!setrole adder @Role" in refused.content
+        _sent, refused = await ask(server, "!addquote Mine now.", user=adder)  # no role chosen yet
+        assert "Manage Server" in refused.content
         _sent, added = await ask(server, "!addquote Mondays are a rumour.", user=server.admin)
         assert "Added source quote #1" in added.content
+        _sent, denied = await ask(server, f"!setrole adder <@&{adder_role.id}>")  # a member may not
+        assert "Manage Server" in denied.content
+        _sent, chosen = await ask(server, f"!setrole adder <@&{adder_role.id}>", user=server.admin)
+        assert "Quote Adder role can now add quotes" in chosen.content
         _sent, by_role = await ask(server, "!addquote Fridays are a promise.", user=adder)
         assert "#2" in by_role.content
+        _sent, refused = await ask(server, "!addquote I made that role too.", user=impostor)
+        assert "Manage Server" in refused.content
         rows = await bot.store.favoured_and_source_quotes(server.guild.id)
         assert [(q.kind, q.text) for q in rows] == [
             ("source", "Mondays are a rumour."),
             ("source", "Fridays are a promise."),
         ]
+        assert await bot.store.get_adder_role(server.guild.id) == adder_role.id
+        _sent, bad = await ask(server, "!setrole adder @nobody-at-all", user=server.admin)
+        assert "not found" in bad.content
+        _sent, everyone = await ask(server, f"!setrole adder <@&{server.guild.id}>", user=server.admin)
+        assert "@everyone cannot be" in everyone.content
+        _sent, other = await ask(server, "!setrole boss @x", user=server.admin)
+        assert "I know one role to set" in other.content
+        _sent, cleared = await ask(server, "!setrole adder none", user=server.admin)
+        assert "only members with Manage Server" in cleared.content
+        _sent, refused = await ask(server, "!addquote Not any more.", user=adder)
+        assert "Manage Server" in refused.content
         _sent, missing = await ask(server, "!addquote", user=server.admin)
         assert "text" in missing.content and "!help" in missing.content
         _sent, help_text = await ask(server, "!help addquote")
-        assert ADD_QUOTE_ROLE in help_text.content and "Manage Server" in help_text.content
+        assert "quote-adder role" in help_text.content and "Manage Server" in help_text.content
 
 
 async def test_forgetme_leaves_nothing_of_the_user(discord_server: DiscordServer, settings):
     server = discord_server
-    adder_role = server.world.add_role(server.guild, ADD_QUOTE_ROLE, 0)
+    adder_role = server.world.add_role(server.guild, "Quote Adder", 0)
     server.guild.members[server.member.id].role_ids.append(adder_role.id)
+    async with await Store.open(settings.db_path) as store:
+        await store.set_adder_role(server.guild.id, adder_role.id)
     async with running(settings):
         _sent, mine = await ask(server, "!quote Myseed")
         _sent, theirs = await ask(server, "!quote Other", user=server.admin)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from bot.quotes.favourites import (
-    ADD_QUOTE_ROLE,
     TOP_MAX,
     Favourites,
     FavouritesError,
@@ -100,9 +99,22 @@ def test_message_links_and_ids():
 
 
 def test_who_may_add_quotes():
-    assert can_add_quotes(True, [])
-    assert can_add_quotes(False, ["Members", ADD_QUOTE_ROLE.upper()])
-    assert not can_add_quotes(False, ["Members", "Quote"])
+    assert can_add_quotes(True, [], None)
+    assert can_add_quotes(False, [5, 77], 77)
+    assert not can_add_quotes(False, [5, 78], 77)
+    assert not can_add_quotes(False, [5], None)  # no role chosen: Manage Server only
+
+
+async def test_the_adder_role_is_chosen_by_id_per_server(favourites: Favourites, store: Store):
+    assert not await favourites.may_add_quotes(GUILD, False, [77])
+    reply = await favourites.set_adder_role(GUILD, 77, "Quote **Adder**")
+    assert "Quote \\*\\*Adder\\*\\*" in reply and "by id" in reply
+    assert await favourites.may_add_quotes(GUILD, False, [1, 77])
+    assert not await favourites.may_add_quotes(GUILD, False, [78])  # another role, whatever its name
+    assert not await favourites.may_add_quotes(GUILD + 1, False, [77])  # per server
+    assert await favourites.may_add_quotes(GUILD, True, [])
+    assert "only members with Manage Server" in await favourites.set_adder_role(GUILD, None)
+    assert not await favourites.may_add_quotes(GUILD, False, [77])
 
 
 # -- votes --
@@ -238,7 +250,7 @@ async def test_quoteinfo_in_a_direct_message_only_in_that_channel(favourites: Fa
 
 
 async def test_addquote_needs_permission(favourites: Favourites, store: Store):
-    with pytest.raises(NotAllowedError, match=ADD_QUOTE_ROLE):
+    with pytest.raises(NotAllowedError, match="quote-adder role"):
         await favourites.add_source_quote(GUILD, 1, "Mondays are a rumour.", allowed=False)
     assert await store.favoured_and_source_quotes(GUILD) == []
     reply = await favourites.add_source_quote(GUILD, 1, "  Mondays are a rumour. ", allowed=True)
