@@ -69,6 +69,8 @@ def friendly_error(error: BaseException, prefix: str = "!") -> str | None:
         return f"Slow down a little: try again in {error.retry_after:.0f} seconds."
     if isinstance(error, commands.UserInputError):
         return f"{error} (see {prefix}help)"
+    if isinstance(error, (commands.NoPrivateMessage, app_commands.NoPrivateMessage)):
+        return "That command works only in a server, not in a direct message."
     if isinstance(error, (commands.CheckFailure, app_commands.CheckFailure)):
         return "You can't use that command here."
     if isinstance(error, (commands.DisabledCommand, commands.MaxConcurrencyReached)):

@@ -301,3 +301,33 @@ async def test_every_reply_fits_discord_even_a_long_error(server_and_bot):
     _sent, answer = await ask(server, "!quote " + "".join(chr(0x4E00 + i) for i in range(50)))
     assert "50 different characters in all" in answer.content
     assert not [r for r in server.requests if r.status == 400]
+
+
+GUILD_ONLY = [
+    "!top",
+    "!addquote Mondays are a rumour.",
+    "!setstar ⭐",
+    "!setrole adder",
+    "!schedule #general every 6h",
+    "!schedules",
+    "!unschedule 1",
+    "!resume 1",
+    "!retrain",
+    "!retrain status",
+    "!retrain cancel",
+    "!model",
+    "!rollback",
+]
+
+
+@pytest.mark.parametrize("command", GUILD_ONLY)
+async def test_guild_only_commands_refuse_a_direct_message_clearly(
+    server_and_bot, command: str, caplog: pytest.LogCaptureFixture
+):
+    server, _bot = server_and_bot
+    dm = server.world.dm_channel(server.admin)
+    with caplog.at_level(logging.ERROR):
+        await server.user_sends(server.admin, command, channel=dm)
+        answer = await server.wait_for_message(dm, timeout=10)
+    assert "only in a server" in answer.content, answer.content
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback, no error id
