@@ -24,7 +24,7 @@ import discord
 from discord.ext import commands, tasks
 
 from bot.cogs import reply
-from bot.cogs.checks import manager
+from bot.cogs.checks import manager, reader
 from bot.errors import QuotebotError, ShuttingDownError, log_unexpected
 from bot.quotes.options import DISCORD_MESSAGE_LIMIT
 from bot.schedules.rhythm import ScheduleError, parse_schedule
@@ -193,6 +193,17 @@ class Schedules(commands.Cog):
         """List this server's scheduled posts with their next run, and paused ones with the reason."""
         assert ctx.guild is not None
         found = await self.schedules.for_guild(ctx.guild.id)
+        can_read = reader(ctx)
+        # A schedule of a channel the author cannot read stays unnamed: its seed is that channel's business
+        # (one whose channel was deleted is listed, paused, so that it can be removed).
+        unseen = [
+            sc for sc in found
+            if ctx.guild.get_channel(sc.channel_id) is not None and not (can_read and can_read(sc.channel_id))
+        ]  # fmt: skip
+        found = [sc for sc in found if sc not in unseen]
+        if not found and unseen:
+            await reply(ctx, f"This server's {len(unseen)} scheduled posts are in channels you cannot read.")
+            return
         if not found:
             await reply(ctx, f"No scheduled posts here. Add one: `{self.prefix}schedule #channel every 6h`.")
             return
@@ -205,6 +216,8 @@ class Schedules(commands.Cog):
             else:
                 state = f"next {when(schedule, schedule.next_run_at)}"
             lines.append(f"{describe(schedule)} · {state}")
+        if unseen:
+            lines.append(f"(and {len(unseen)} in channels you cannot read)")
         for page in pages(lines):
             await reply(ctx, page)
 

@@ -230,3 +230,8 @@ async def test_a_manager_cannot_schedule_into_a_channel_they_cannot_post_in(
         ]
         # Resuming is posting too: the admin cannot resume the owner's schedule into the hidden channel.
         assert "yourself" in await ask(server, server.admin, "!resume 2")
+        # Nor do they see what it posts: the listing names only schedules of channels they can read.
+        listing = await ask(server, server.admin, "!schedules")
+        assert "#1 ·" in listing and "#2 ·" not in listing and hidden.mention not in listing
+        assert "(and 1 in channels you cannot read)" in listing
+        assert "#2 ·" in await ask(server, server.world.owner, "!schedules")
