@@ -3,13 +3,15 @@ back."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import threading
 from pathlib import Path
 
 import pytest
 
-from bot.errors import UnknownCharsError
+from bot.errors import BusyError, UnknownCharsError
 from bot.quotes.service import QuoteService
 from bot.retrain.texts import model_text
 from bot.serving.guild_models import GuildModels
@@ -104,3 +106,21 @@ async def test_model_text_for_the_bundled_model(parts):
     _versions, _host, guild_models = parts
     text = model_text(await guild_models.serving(GUILD), None, "default.pt")
     assert "bundled model (default.pt)" in text and "no retrain" in text
+
+
+async def test_requests_waiting_for_a_server_model_to_load_count_against_the_queue(parts, sample_vocab):
+    versions, host, guild_models = parts
+    await add_version(versions, sample_vocab, 1, None, seed=1)
+    host.queue_size = 2  # a small queue; the server's model is not loaded yet
+    gate = threading.Event()
+    host._executor.submit(gate.wait)  # the executor is busy: the load waits
+    try:
+        waiting = [asyncio.create_task(guild_models.model_id(GUILD)) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        assert host.waiting == 2
+    finally:
+        gate.set()
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert outcomes.count("version-1") == 2 and sum(isinstance(o, BusyError) for o in outcomes) == 3
+    # !model (not a request) is never refused as busy.
+    assert (await guild_models.serving(GUILD)).model_id == "version-1"
