@@ -155,7 +155,8 @@ async def run_console(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
         _log.info("loading the model from %s", settings.model_path)
         await host.start()
         owners = settings.owner_ids | {CONSOLE_USER_ID}
-        service = QuoteService.from_settings(settings, host, store, owner_ids=owners)
+        # A terminal shows no Markdown, so replies are not escaped (control characters are still stripped).
+        service = QuoteService.from_settings(settings, host, store, owner_ids=owners, markdown=False)
         console = Console(service, settings.command_prefix, Favourites(store))
         try:
             await console.run(read_lines(stdin), stdout, stdin.isatty())

@@ -10,6 +10,16 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import unicodedata
+
+SHOWN_CHARS = 40  # the most of a user's own text an error message echoes
+
+
+def clip(text: str, limit: int = SHOWN_CHARS) -> str:
+    """A user's text as an error echoes it: no control or format characters, at most ``limit``
+    characters, with a mark where it was cut."""
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class QuotebotError(Exception):
@@ -22,7 +32,7 @@ class BadOptionError(QuotebotError):
     def __init__(self, option: str, problem: str):
         self.option = option
         self.problem = problem
-        super().__init__(f"{option}: {problem}")
+        super().__init__(f"{clip(option)}: {problem}")
 
 
 class SeedTooLongError(QuotebotError):

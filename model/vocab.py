@@ -63,12 +63,20 @@ class UnknownPolicy(str, Enum):
     REFUSE = "refuse"
 
 
+SHOWN_UNKNOWN = 5  # unknown characters named in an error; the rest are counted
+
+
 class UnknownCharactersError(ValueError):
     """A seed holds characters the model has never seen; ``chars`` lists them in order of appearance."""
 
     def __init__(self, chars: Sequence[str]):
         self.chars = list(dict.fromkeys(chars))
-        shown = ", ".join(_describe(c) for c in self.chars)
+        # A handful named, then a count: a seed of 200 strange characters must not become a message
+        # too long to send.
+        shown = ", ".join(_describe(c) for c in self.chars[:SHOWN_UNKNOWN])
+        more = len(self.chars) - SHOWN_UNKNOWN
+        if more > 0:
+            shown += f" and {more} more ({len(self.chars)} different characters in all)"
         super().__init__(f"the model has never seen these characters: {shown}")
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot.cogs.checks import reader_for
 from bot.cogs.quote_flow import quote_for_interaction
 from bot.cogs.quote_view import QuoteButton, quote_view
 from bot.cogs.replies import answer_error
@@ -60,7 +61,12 @@ class QuoteButtons(commands.Cog):
             await answer_error(interaction, exc, f"the {action} button of quote {quote_id}")
 
     async def another(self, quote_id: int, interaction: discord.Interaction) -> None:
-        quote = await self.favourites.quote_here(quote_id, interaction.guild_id, interaction.channel_id)
+        quote = await self.favourites.quote_here(
+            quote_id,
+            interaction.guild_id,
+            interaction.channel_id,
+            reader_for(interaction.guild, interaction.user),
+        )
         if quote.seed is None:
             raise QuotebotError("the seed of that quote was deleted with its author's data; try /quote.")
         temperature = quote.settings.get("temperature")
@@ -79,13 +85,22 @@ class QuoteButtons(commands.Cog):
 
     async def star(self, quote_id: int, interaction: discord.Interaction) -> None:
         _voted, votes = await self.favourites.toggle_vote(
-            quote_id, interaction.guild_id, interaction.channel_id, interaction.user.id
+            quote_id,
+            interaction.guild_id,
+            interaction.channel_id,
+            interaction.user.id,
+            reader_for(interaction.guild, interaction.user),
         )
         # Edits the message the button is on: the new count shows at once, for everyone.
         await interaction.response.edit_message(view=quote_view(quote_id, votes))
 
     async def info(self, quote_id: int, interaction: discord.Interaction) -> None:
-        text = await self.favourites.info_of(quote_id, interaction.guild_id, interaction.channel_id)
+        text = await self.favourites.info_of(
+            quote_id,
+            interaction.guild_id,
+            interaction.channel_id,
+            reader_for(interaction.guild, interaction.user),
+        )
         await interaction.response.send_message(text, ephemeral=True)
 
 

@@ -11,6 +11,8 @@ this check runs on every call, prefix and slash alike. Outside a server it refus
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -36,6 +38,24 @@ def may_manage(user: discord.abc.User, owner_ids: frozenset[int]) -> bool:
     if user.id in owner_ids:
         return True
     return isinstance(user, discord.Member) and user.guild_permissions.manage_guild
+
+
+def reader(ctx: commands.Context) -> Callable[[int], bool] | None:
+    """``can_read(channel_id)`` for the author of a command in a server: whether they may read that
+    channel (a private channel's quotes are shown only to its readers); None in a direct message."""
+    return reader_for(ctx.guild, ctx.author)
+
+
+def reader_for(guild: discord.Guild | None, member: object) -> Callable[[int], bool] | None:
+    """``reader`` for a guild and a member, as an interaction has them; None outside a server."""
+    if guild is None or not isinstance(member, discord.Member):
+        return None
+
+    def can_read(channel_id: int) -> bool:
+        channel = guild.get_channel_or_thread(channel_id)
+        return channel is not None and channel.permissions_for(member).read_messages
+
+    return can_read
 
 
 def manager():

@@ -18,7 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs import reply
-from bot.cogs.checks import is_manager, manager
+from bot.cogs.checks import is_manager, manager, reader
 from bot.cogs.quote_view import quote_view
 from bot.quotes.favourites import (
     TOP_DEFAULT,
@@ -26,7 +26,6 @@ from bot.quotes.favourites import (
     Favourites,
     FavouritesError,
     VoteChange,
-    can_add_quotes,
 )
 from bot.storage.store import Store, StoreError
 
@@ -101,9 +100,12 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
     @commands.guild_only()
     @app_commands.describe(n=f"How many, 1 to {TOP_MAX} (default {TOP_DEFAULT})")
     async def top(self, ctx: commands.Context, n: int = TOP_DEFAULT) -> None:
-        """The server's most favoured quotes (default 5, at most 10), with their votes and links."""
+        """The server's most favoured quotes (default 5, at most 10), with their votes and links.
+
+        Only quotes posted in channels you can read are listed.
+        """
         assert ctx.guild is not None
-        await reply(ctx, await self.favourites.top(ctx.guild.id, n))
+        await reply(ctx, await self.favourites.top(ctx.guild.id, n, reader(ctx)))
 
     @commands.hybrid_command(name="quoteinfo", description="How one of my quotes was written")
     @app_commands.describe(link="The quote's message link (right-click it, Copy Message Link)")
@@ -123,7 +125,7 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
                 "(or use Apps > Quote info on it)."
             )
         guild_id = ctx.guild.id if ctx.guild else None
-        await reply(ctx, await self.favourites.info(message_id, guild_id, ctx.channel.id))
+        await reply(ctx, await self.favourites.info(message_id, guild_id, ctx.channel.id, reader(ctx)))
 
     @commands.hybrid_command(name="addquote", description="Add a quote of the character for the next retrain")
     @commands.guild_only()
@@ -131,11 +133,12 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
     async def addquote(self, ctx: commands.Context, *, text: str) -> None:
         """Add a quote of the character for this server's next retrain.
 
-        For members with Manage Server, or with a role named "Quote Adder" (create it and give it to
-        whom you trust).
+        For members with Manage Server, or with the server's quote-adder role (chosen by an admin
+        with !setrole adder @Role).
         """
         assert ctx.guild is not None and isinstance(ctx.author, discord.Member)
-        allowed = can_add_quotes(is_manager(ctx), (r.name for r in ctx.author.roles))
+        role_ids = [r.id for r in ctx.author.roles]
+        allowed = await self.favourites.may_add_quotes(ctx.guild.id, is_manager(ctx), role_ids)
         await reply(
             ctx, await self.favourites.add_source_quote(ctx.guild.id, ctx.author.id, text, allowed=allowed)
         )
@@ -152,6 +155,32 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
         """
         assert ctx.guild is not None
         await reply(ctx, await self.favourites.set_favourite_emoji(ctx.guild.id, emoji))
+
+    @commands.hybrid_command(name="setrole", description="Choose the role whose members may add quotes")
+    @commands.guild_only()
+    @manager()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.describe(kind="adder: who may add quotes", role="@Role, a role id or name, or none")
+    async def setrole(self, ctx: commands.Context, kind: str, *, role: str = "") -> None:
+        """Choose the role whose members may add quotes: !setrole adder @Role (or a role id or name).
+
+        !setrole adder none removes it (then only Manage Server). The role is kept by its id, so a
+        renamed role keeps the right and a new role with the same name does not get it. Manage Server.
+        """
+        assert ctx.guild is not None
+        if kind.casefold() != "adder":
+            raise FavouritesError(
+                "I know one role to set: `adder` (who may add quotes), e.g. !setrole adder @Role"
+            )
+        if not role:
+            raise FavouritesError("name the role: !setrole adder @Role, or !setrole adder none")
+        if role.casefold() == "none":
+            await reply(ctx, await self.favourites.set_adder_role(ctx.guild.id, None))
+            return
+        chosen = await commands.RoleConverter().convert(ctx, role)
+        if chosen.is_default():
+            raise FavouritesError("@everyone cannot be the quote-adder role; pick a role you give by hand.")
+        await reply(ctx, await self.favourites.set_adder_role(ctx.guild.id, chosen.id, chosen.name))
 
     @commands.hybrid_command(name="forgetme", description="Delete the data I hold about you")
     async def forgetme(self, ctx: commands.Context) -> None:

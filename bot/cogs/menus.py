@@ -17,6 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs.checks import reader_for
 from bot.cogs.quote_flow import quote_for_interaction
 from bot.cogs.replies import send_private
 from bot.quotes.favourites import Favourites
@@ -69,7 +70,8 @@ class Menus(commands.Cog):
 
     async def quote_info(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """How one of my quotes was written (only you see the answer)."""
-        text = await self.favourites.info(message.id, interaction.guild_id, interaction.channel_id)
+        can_read = reader_for(interaction.guild, interaction.user)
+        text = await self.favourites.info(message.id, interaction.guild_id, interaction.channel_id, can_read)
         await send_private(interaction, text)
 
 

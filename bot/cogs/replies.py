@@ -42,8 +42,8 @@ def friendly_error(error: BaseException, prefix: str = "!") -> str | None:
         return f"{error} (see {prefix}help)"
     if isinstance(error, app_commands.TransformerError):
         return f"{error} (see /help)"
-    if isinstance(error, app_commands.NoPrivateMessage):
-        return str(error)
+    if isinstance(error, (commands.NoPrivateMessage, app_commands.NoPrivateMessage)):
+        return "That command works only in a server, not in a direct message."
     if isinstance(error, (commands.CheckFailure, app_commands.CheckFailure)):
         return "You can't use that command here."
     if isinstance(error, (commands.DisabledCommand, commands.MaxConcurrencyReached)):

@@ -123,7 +123,7 @@ class ScheduleGroup(app_commands.Group, name="schedule", description="Scheduled 
     @app_commands.command(name="list", description="This server's scheduled posts")
     async def list_(self, interaction: discord.Interaction) -> None:
         assert interaction.guild is not None
-        pages = await self.schedules.listing(interaction.guild.id)
+        pages = await self.schedules.listing(interaction.guild, interaction.user)
         await interaction.response.send_message(pages[0], ephemeral=True)
         for page in pages[1:]:
             await interaction.followup.send(page, ephemeral=True)
@@ -139,7 +139,7 @@ class ScheduleGroup(app_commands.Group, name="schedule", description="Scheduled 
     @app_commands.describe(schedule_id="The schedule's number, from /schedule list")
     async def resume(self, interaction: discord.Interaction, schedule_id: app_commands.Range[int, 1]) -> None:
         assert interaction.guild is not None
-        text = await self.schedules.resume_schedule(interaction.guild, schedule_id)
+        text = await self.schedules.resume_schedule(interaction.guild, interaction.user, schedule_id)
         await interaction.response.send_message(text, ephemeral=True)
 
 

@@ -24,7 +24,7 @@ import discord
 from discord.ext import commands, tasks
 
 from bot.cogs import reply
-from bot.cogs.checks import manager
+from bot.cogs.checks import manager, reader_for
 from bot.cogs.quote_view import quote_view
 from bot.errors import QuotebotError, ShuttingDownError, log_unexpected
 from bot.quotes.options import DISCORD_MESSAGE_LIMIT
@@ -81,6 +81,19 @@ def pages(lines: Iterable[str], limit: int = DISCORD_MESSAGE_LIMIT) -> list[str]
         else:
             out.append(line)
     return out
+
+
+def check_can_post(guild: discord.Guild, author: discord.abc.User, channel: discord.abc.GuildChannel) -> None:
+    """Both the author and the bot must be able to view and send in ``channel``: Manage Server alone
+    must not let someone make the bot post where they cannot post themselves (a locked channel)."""
+    bots = channel.permissions_for(guild.me)
+    if not (bots.view_channel and bots.send_messages):
+        raise ScheduleCommandError(f"I can't send messages in {channel.mention}; allow me there first.")
+    mine = channel.permissions_for(author) if isinstance(author, discord.Member) else None
+    if mine is None or not (mine.view_channel and mine.send_messages):
+        raise ScheduleCommandError(
+            f"you can't send messages in {channel.mention} yourself, so I won't post there for you."
+        )
 
 
 class Schedules(commands.Cog):
@@ -167,7 +180,7 @@ class Schedules(commands.Cog):
     async def list_schedules(self, ctx: commands.Context) -> None:
         """List this server's scheduled posts with their next run, and paused ones with the reason."""
         assert ctx.guild is not None
-        for page in await self.listing(ctx.guild.id):
+        for page in await self.listing(ctx.guild, ctx.author):
             await reply(ctx, page)
 
     @commands.command(name="unschedule")
@@ -182,7 +195,7 @@ class Schedules(commands.Cog):
     async def resume(self, ctx: commands.Context, schedule_id: int = ID_ARG) -> None:
         """Restart a paused scheduled post once its channel is fixed: !resume ID."""
         assert ctx.guild is not None
-        await reply(ctx, await self.resume_schedule(ctx.guild, schedule_id))
+        await reply(ctx, await self.resume_schedule(ctx.guild, ctx.author, schedule_id))
 
     # -- what the commands do (shared by the prefix commands and /schedule) ------------------------------
 
@@ -196,10 +209,7 @@ class Schedules(commands.Cog):
     ) -> str:
         """Add a schedule after checking its seed and that the bot and the author can post there."""
         await self.bot.service.prepare_seed(seed, guild.id)
-        if not channel.permissions_for(guild.me).send_messages:
-            raise ScheduleCommandError(f"I can't send messages in {channel.mention}; allow me there first.")
-        if isinstance(author, discord.Member) and not channel.permissions_for(author).send_messages:
-            raise ScheduleCommandError(f"you can't send messages in {channel.mention} yourself.")
+        check_can_post(guild, author, channel)
         try:
             schedule = await self.schedules.add(
                 guild_id=guild.id, channel_id=channel.id, created_by=author.id, rhythm=rhythm,
@@ -211,9 +221,19 @@ class Schedules(commands.Cog):
             ) from None
         return f"Scheduled {describe(schedule)}. First post {when(schedule, schedule.next_run_at)}."
 
-    async def listing(self, guild_id: int) -> list[str]:
-        """The guild's schedules, as pages of at most 2,000 characters."""
-        found = await self.schedules.for_guild(guild_id)
+    async def listing(self, guild: discord.Guild, author: discord.abc.User) -> list[str]:
+        """The guild's schedules the author can read, as pages of at most 2,000 characters."""
+        found = await self.schedules.for_guild(guild.id)
+        can_read = reader_for(guild, author)
+        # A schedule of a channel the author cannot read stays unnamed: its seed is that channel's business
+        # (one whose channel was deleted is listed, paused, so that it can be removed).
+        unseen = [
+            sc for sc in found
+            if guild.get_channel(sc.channel_id) is not None and not (can_read and can_read(sc.channel_id))
+        ]  # fmt: skip
+        found = [sc for sc in found if sc not in unseen]
+        if not found and unseen:
+            return [f"This server's {len(unseen)} scheduled posts are in channels you cannot read."]
         if not found:
             return [f"No scheduled posts here. Add one: `{self.prefix}schedule #channel every 6h`."]
         lines = [f"Scheduled posts ({len(found)} of {self.schedules.max_per_guild}):"]
@@ -225,13 +245,15 @@ class Schedules(commands.Cog):
             else:
                 state = f"next {when(schedule, schedule.next_run_at)}"
             lines.append(f"{describe(schedule)} · {state}")
+        if unseen:
+            lines.append(f"(and {len(unseen)} in channels you cannot read)")
         return pages(lines)
 
     async def remove(self, guild_id: int, schedule_id: int) -> str:
         removed = await self.schedules.remove(guild_id, schedule_id)
         return f"Removed {describe(removed)}."
 
-    async def resume_schedule(self, guild: discord.Guild, schedule_id: int) -> str:
+    async def resume_schedule(self, guild: discord.Guild, author: discord.abc.User, schedule_id: int) -> str:
         schedule = await self.schedules.get(guild.id, schedule_id)
         channel = guild.get_channel(schedule.channel_id)
         if schedule.paused and channel is None:
@@ -239,10 +261,8 @@ class Schedules(commands.Cog):
                 f"the channel of schedule {schedule_id} no longer exists; remove it with "
                 f"`{self.prefix}unschedule {schedule_id}` and schedule a new one."
             )
-        if schedule.paused and channel and not channel.permissions_for(guild.me).send_messages:
-            raise ScheduleCommandError(
-                f"I still can't send messages in {channel.mention}; allow me there first."
-            )
+        if schedule.paused and channel is not None:  # resuming is posting too
+            check_can_post(guild, author, channel)
         resumed = await self.schedules.resume(guild.id, schedule_id, self.scheduler.now())
         return f"Resumed {describe(resumed)}. Next post {when(resumed, resumed.next_run_at)}."
 

@@ -6,23 +6,28 @@ Discord cog (``bot/cogs/favourites.py``) and the offline console share them:
     favourites = Favourites(store)
     await favourites.reaction(guild_id=1, message_id=4, user_id=5, emoji_id=None, emoji_name="⭐",
                               by_bot=False, added=True)            # VoteChange.ADDED
-    print(await favourites.top(guild_id=1, n=5))
+    print(await favourites.top(guild_id=1, n=5, can_read=lambda channel_id: True))
 
-Who may add source quotes: members with Manage Server, or with a role named ``ADD_QUOTE_ROLE`` (the admins
-create that role and give it to whom they trust; no setting needed). Errors are typed ``QuotebotError``s.
+Who may add source quotes: members with Manage Server, or with the server's quote-adder role, chosen by
+id with ``!setrole adder @Role`` (a name would let anyone with Manage Roles make the role and take it).
+Errors are typed ``QuotebotError``s.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from bot.errors import QuotebotError
+from bot.quotes.safe_text import escape_markdown, strip_controls
 from bot.storage.store import DEFAULT_EMOJI, ForgetResult, Quote, Store
 
-ADD_QUOTE_ROLE = "Quote Adder"
+SETROLE_HINT = "!setrole adder @Role"  # how admins choose the quote-adder role
 TOP_DEFAULT = 5
 TOP_MAX = 10
+TOP_CANDIDATES = 100  # most favoured quotes read, of which the first TOP_MAX readable ones are listed
+# can_read(channel_id): whether the reader may read that channel of the guild (the cog asks Discord).
+CanRead = Callable[[int], bool]
 MESSAGE_LIMIT = 2000
 _JUMP = "https://discord.com/channels/{guild}/{channel}/{message}"
 _VARIATION_SELECTOR = "\ufe0f"  # "⭐" and "⭐️" are the same emoji; Discord may send either
@@ -30,6 +35,13 @@ _VARIATION_SELECTOR = "\ufe0f"  # "⭐" and "⭐️" are the same emoji; Discord
 
 class FavouritesError(QuotebotError):
     """A favourites command cannot do what was asked; the message says why."""
+
+
+class OwnQuoteError(FavouritesError):
+    """A requester pressed ⭐ on their own quote: favoured means favoured by others."""
+
+    def __init__(self) -> None:
+        super().__init__("that quote was written for you: a star from you is not a vote.")
 
 
 class NotAQuoteError(FavouritesError):
@@ -76,14 +88,29 @@ def show_emoji(stored: str) -> str:
     return f"<:{stored}>" if ":" in stored else stored
 
 
-def can_add_quotes(manages_guild: bool, role_names: Iterable[str]) -> bool:
-    """The rule of ``!addquote``: Manage Server, or the role named ``ADD_QUOTE_ROLE`` (any letter case)."""
-    return manages_guild or any(name.casefold() == ADD_QUOTE_ROLE.casefold() for name in role_names)
+def readable(quote: Quote, can_read: CanRead | None) -> bool:
+    """Whether a reader may see a quote: a direct-message quote (its channel checked by the caller), or a
+    server quote in a channel ``can_read`` says the reader can read; never one with no known channel."""
+    if quote.guild_id is None:
+        return True
+    return can_read is not None and quote.channel_id is not None and can_read(quote.channel_id)
+
+
+def can_add_quotes(manages_guild: bool, role_ids: Iterable[int], adder_role_id: int | None) -> bool:
+    """The rule of ``!addquote``: Manage Server, or the server's quote-adder role (by id; None: no role)."""
+    return manages_guild or (adder_role_id is not None and adder_role_id in set(role_ids))
 
 
 def _short(text: str, limit: int) -> str:
-    text = " ".join(text.split())  # one line per quote in a list
-    return text if len(text) <= limit else text[: max(1, limit - 1)].rstrip() + "…"
+    """One line of at most ``limit`` characters, controls stripped and Markdown escaped."""
+    text = " ".join(strip_controls(text).split())  # one line per quote in a list
+    keep = len(text)
+    while True:
+        cut = text if keep >= len(text) else text[: max(1, keep - 1)].rstrip() + "…"
+        escaped = escape_markdown(cut)
+        if len(escaped) <= limit or keep <= 1:
+            return escaped
+        keep -= max(1, len(escaped) - limit)  # escapes grow it: cut more and try again
 
 
 def _plural(count: int, word: str) -> str:
@@ -126,8 +153,9 @@ class Favourites:
         by_bot: bool,
         added: bool,
     ) -> VoteChange:
-        """A reaction was added or removed: a vote or an unvote when it is the favourite emoji, by a person,
-        on one of the bot's stored quotes (of this guild); anything else is ignored."""
+        """A reaction was added or removed: a vote or an unvote when it is the favourite emoji, by a person
+        other than the quote's requester, on one of the bot's stored quotes (of this guild); anything else
+        is ignored. (Removing a reaction always removes that person's vote, if there is one.)"""
         if by_bot:
             return VoteChange.IGNORED
         if not emoji_matches(await self.favourite_emoji(guild_id), emoji_id, emoji_name):
@@ -135,46 +163,70 @@ class Favourites:
         quote = await self.store.quote_by_message(message_id)
         if quote is None or quote.guild_id != guild_id:
             return VoteChange.IGNORED
+        if added and quote.requester_id == user_id:
+            return VoteChange.IGNORED  # a requester's own star is not a vote: favoured means by others
         if added:
             changed = await self.store.add_vote(quote.id, user_id)
             return VoteChange.ADDED if changed else VoteChange.UNCHANGED
         changed = await self.store.remove_vote(quote.id, user_id)
         return VoteChange.REMOVED if changed else VoteChange.UNCHANGED
 
-    async def quote_here(self, quote_id: int, guild_id: int | None, channel_id: int | None) -> Quote:
-        """The stored quote ``quote_id`` if it belongs here (its guild, or its own DM channel), else
-        ``NotAQuoteError``: a button or menu never shows or changes another server's quote."""
+    async def quote_here(
+        self, quote_id: int, guild_id: int | None, channel_id: int | None, can_read: CanRead | None = None
+    ) -> Quote:
+        """The stored quote ``quote_id`` if it belongs here (its guild, to a reader of its channel, or its
+        own DM channel), else ``NotAQuoteError``: a button or menu never shows or changes another server's
+        quote, nor one of a channel the presser cannot read."""
         quote = await self.store.get_quote(quote_id)
         if (
             quote is None
             or quote.guild_id != guild_id
             or (guild_id is None and quote.channel_id != channel_id)
+            or not readable(quote, can_read)
         ):
             raise NotAQuoteError()
         return quote
 
     async def toggle_vote(
-        self, quote_id: int, guild_id: int | None, channel_id: int | None, user_id: int
+        self,
+        quote_id: int,
+        guild_id: int | None,
+        channel_id: int | None,
+        user_id: int,
+        can_read: CanRead | None = None,
     ) -> tuple[bool, int]:
         """The ⭐ button: a vote, or its removal when the user had voted (by button or reaction; it is
-        the same vote). Returns (whether the user's vote is now there, the quote's votes)."""
-        quote = await self.quote_here(quote_id, guild_id, channel_id)
+        the same vote). Returns (whether the user's vote is now there, the quote's votes). The quote's
+        requester gets ``OwnQuoteError``: their own star is not a vote."""
+        quote = await self.quote_here(quote_id, guild_id, channel_id, can_read)
+        if quote.requester_id == user_id:
+            raise OwnQuoteError()
         voted = await self.store.add_vote(quote.id, user_id)
         if not voted:
             await self.store.remove_vote(quote.id, user_id)
         return voted, await self.store.vote_count(quote.id)
 
-    async def info_of(self, quote_id: int, guild_id: int | None, channel_id: int | None) -> str:
+    async def info_of(
+        self, quote_id: int, guild_id: int | None, channel_id: int | None, can_read: CanRead | None = None
+    ) -> str:
         """The Info button: ``!quoteinfo``'s text for the stored quote ``quote_id``."""
-        quote = await self.quote_here(quote_id, guild_id, channel_id)
+        quote = await self.quote_here(quote_id, guild_id, channel_id, can_read)
         return self.describe(quote, await self.favourite_emoji(guild_id))
 
-    async def top(self, guild_id: int, n: int = TOP_DEFAULT) -> str:
-        """``!top [n]``: the guild's ``n`` most favoured quotes with their votes and links."""
+    async def top(self, guild_id: int, n: int = TOP_DEFAULT, can_read: CanRead | None = None) -> str:
+        """``!top [n]``: the guild's ``n`` most favoured quotes with their votes and links, among those
+        posted in channels the reader can read (``can_read(channel_id)``; None: a reader who can read
+        no channel of the guild, such as the console, which cannot see Discord's permissions)."""
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= TOP_MAX:
             raise FavouritesError(f"I can list 1 to {TOP_MAX} quotes, not {n!r}.")
         emoji = show_emoji(await self.favourite_emoji(guild_id))
-        quotes = await self.store.top_quotes(guild_id, n)
+        candidates = await self.store.top_quotes(guild_id, TOP_CANDIDATES)
+        quotes = [q for q in candidates if readable(q, can_read)][:n]
+        if not quotes and candidates and can_read is None:
+            return (
+                "Here I cannot see who may read which channel, so I list no server's quotes; "
+                "ask with !top on Discord."
+            )
         if not quotes:
             return f"No favourites yet: react with {emoji} on one of my quotes to vote for it."
         header = f"Most favoured quotes ({emoji} votes):"
@@ -189,15 +241,19 @@ class Favourites:
         tail = f" {link}" if link else ""
         return head + _short(quote.text, budget - len(head) - len(tail)) + tail
 
-    async def info(self, message_id: int, guild_id: int | None, channel_id: int | None) -> str:
+    async def info(
+        self, message_id: int, guild_id: int | None, channel_id: int | None, can_read: CanRead | None = None
+    ) -> str:
         """``!quoteinfo``: seed, settings, model version and votes of the quote posted as ``message_id``.
 
-        Only in the quote's own guild (or its own direct-message channel): a seed is not shown elsewhere.
+        Only in the quote's own guild, to a reader who can read its channel (``can_read``), or in its own
+        direct-message channel: a seed is not shown elsewhere. An unreadable quote is "not a quote", so
+        the answer does not even confirm that it exists.
         """
         quote = await self.store.quote_by_message(message_id)
         if quote is None:
             raise NotAQuoteError()
-        return await self.info_of(quote.id, guild_id, channel_id)
+        return await self.info_of(quote.id, guild_id, channel_id, can_read)
 
     @staticmethod
     def describe(quote: Quote, emoji: str = DEFAULT_EMOJI) -> str:
@@ -206,7 +262,7 @@ class Favourites:
         if quote.seed is None:
             seed = "(removed: the person who asked for it had their data deleted)"
         else:
-            seed = f'"{quote.seed}"' if quote.seed else "(none: a whole new quote)"
+            seed = f'"{_short(quote.seed, 600)}"' if quote.seed else "(none: a whole new quote)"
         main = [
             f"temperature {settings.pop('temperature', '?')}",
             f"up to {settings.pop('max_chars', '?')} characters",
@@ -229,11 +285,27 @@ class Favourites:
         lines.append(f"Written: {quote.created_at:%Y-%m-%d %H:%M} UTC{ended}")
         return "\n".join(lines)[:MESSAGE_LIMIT]
 
+    async def may_add_quotes(self, guild_id: int, manages_guild: bool, role_ids: Iterable[int]) -> bool:
+        """Whether a member (Manage Server or not, with these role ids) may ``!addquote`` here."""
+        return can_add_quotes(manages_guild, role_ids, await self.store.get_adder_role(guild_id))
+
+    async def set_adder_role(self, guild_id: int, role_id: int | None, role_name: str = "") -> str:
+        """``!setrole adder``: choose (or, with None, clear) the quote-adder role; the reply to show."""
+        await self.store.set_adder_role(guild_id, role_id)
+        if role_id is None:
+            return "No quote-adder role now: only members with Manage Server can add quotes."
+        shown = escape_markdown(strip_controls(role_name)) or f"role {role_id}"
+        return (
+            f"Members with the {shown} role can now add quotes with !addquote. It is kept by id, so "
+            "renaming it, or another role taking its name, changes nothing."
+        )
+
     async def add_source_quote(self, guild_id: int, user_id: int, text: str, *, allowed: bool) -> str:
         """``!addquote``: store an admin-added quote for the guild's training; the reply to show."""
         if not allowed:
             raise NotAllowedError(
-                f"only members with Manage Server or the '{ADD_QUOTE_ROLE}' role can add quotes for training."
+                "only members with Manage Server, or with this server's quote-adder role (admins choose it "
+                f"with {SETROLE_HINT}), can add quotes for training."
             )
         source_id = await self.store.add_source_quote(guild_id, user_id, text)
         return f"Added source quote #{source_id}; the next retrain learns from it."

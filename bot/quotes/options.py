@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from bot.errors import BadOptionError
+from bot.errors import BadOptionError, clip
 from model.sampling import SamplingConfig
 
 DISCORD_MESSAGE_LIMIT = 2000
@@ -54,7 +54,7 @@ def split_options(text: str) -> tuple[str, dict[str, str]]:
     while rest:
         token = rest.pop(0)
         if not token.startswith("--") or len(token) < 3:
-            raise BadOptionError(token, "options go after the seed, each like --temp 0.7")
+            raise BadOptionError(token, "options go after the seed, each like --temp 0.7")  # clipped there
         name, has_value, value = token[2:].partition("=")
         key = OPTION_ALIASES.get(name.lower())
         if key is None:
@@ -83,20 +83,23 @@ def parse_options(raw: dict[str, str], max_quote_chars: int) -> QuoteOptions:
         except ValueError:
             temperature = math.nan
         if not (math.isfinite(temperature) and low <= temperature <= high):
-            raise BadOptionError("--temp", f"must be a number from {low} to {high}, got {raw['temp']!r}")
+            raise BadOptionError(
+                "--temp", f"must be a number from {low} to {high}, got {clip(raw['temp'])!r}"
+            )
     length = None
     if "len" in raw:
         length = _whole(raw["len"])
         if length is None or not MIN_LENGTH <= length <= max_quote_chars:
             raise BadOptionError(
-                "--len", f"must be a whole number from {MIN_LENGTH} to {max_quote_chars}, got {raw['len']!r}"
+                "--len",
+                f"must be a whole number from {MIN_LENGTH} to {max_quote_chars}, got {clip(raw['len'])!r}",
             )
     rng_seed = None
     if "rng" in raw:
         rng_seed = _whole(raw["rng"])
         if rng_seed is None or not 0 <= rng_seed < RNG_LIMIT:
             raise BadOptionError(
-                "--rng", f"must be a whole number from 0 to {RNG_LIMIT - 1}, got {raw['rng']!r}"
+                "--rng", f"must be a whole number from 0 to {RNG_LIMIT - 1}, got {clip(raw['rng'])!r}"
             )
     return QuoteOptions(temperature=temperature, length=length, rng_seed=rng_seed)
 

@@ -46,8 +46,10 @@ class QuoteLog:
         text: str,
         settings: Mapping[str, Any],
         model_version: str,
+        asked_at: float | None = None,
     ) -> int | None:
-        """Store a quote; its id, or None when there is nothing to store or storing failed (logged)."""
+        """Store a quote; its id, or None when there is nothing to store, storing failed (logged), or the
+        requester asked to be forgotten since ``asked_at`` (``time.monotonic()`` when they asked)."""
         if not text.strip():
             return None  # the "nothing to say" reply is not a quote
         try:
@@ -59,6 +61,7 @@ class QuoteLog:
                 text=text,
                 settings=settings,
                 model_version=model_version,
+                asked_at=asked_at,
             )
         except StoreError as exc:
             _log.warning("quote not stored, sent anyway (user %s, guild %s): %s", user_id, guild_id, exc)

@@ -38,6 +38,7 @@ from bot.quotes.options import (
     split_options,
 )
 from bot.quotes.quote_log import QuoteLog, quote_settings
+from bot.quotes.safe_text import escape_markdown, strip_controls
 from bot.serving.guild_models import GuildModels
 from bot.serving.host import DEFAULT_MODEL_ID, GenerationRequest, ModelHost
 from bot.settings import Settings
@@ -68,6 +69,7 @@ class CheckedRequest:
     model_seed: str  # what the model is fed, after the unknown-character policy
     cap: int  # most characters in the whole quote
     cooled: bool  # whether a cooldown turn was claimed (and must be refunded if nothing is written)
+    asked_at: float  # time.monotonic() when checked: a !forgetme from then on covers this request too
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,10 @@ class QuoteService:
         clock: Callable[[], float] = time.monotonic,
         store: Store | None = None,
         guild_models: GuildModels | None = None,
+        markdown: bool = True,
     ):
         self.host = host
+        self.markdown = markdown  # replies are Discord messages: escape Markdown (the console says no)
         # Each server's own promoted model (bot/serving/guild_models.py); None: the default model everywhere.
         self.guild_models = guild_models
         self.quote_log = QuoteLog(store) if store is not None else None
@@ -214,6 +218,7 @@ class QuoteService:
         characters, room left under the length cap, then the requester's cooldown (claimed here).
 
         A slash command checks before it defers, so its errors can be private; ``write`` the result."""
+        asked_at = time.monotonic()
         if self._closing and not self._tracked.get():  # a request already in flight is finished
             raise ShuttingDownError()
         options = request.options
@@ -226,7 +231,7 @@ class QuoteService:
         cooled = user_id is not None and user_id not in self.owner_ids
         if cooled:
             self.cooldown.claim(user_id)
-        return CheckedRequest(request, model_id, model_seed, cap, cooled)
+        return CheckedRequest(request, model_id, model_seed, cap, cooled, asked_at)
 
     def release(self, checked: CheckedRequest) -> None:
         """Give back the cooldown turn of a checked request that will not be written."""
@@ -277,6 +282,7 @@ class QuoteService:
                 text=result.text,  # the whole quote: not cut to a message, no cut mark
                 settings=result.settings,
                 model_version=result.model_version,
+                asked_at=checked.asked_at,
             )
             result = dataclasses.replace(result, quote_id=quote_id)
         return result
@@ -291,15 +297,19 @@ class QuoteService:
             quote_id, channel_id, message_id
         )
 
-    @staticmethod
-    def format_reply(seed: str, completion: Completion) -> str:
-        """The user's seed as typed, then the generated characters, within Discord's limit."""
-        text = seed + completion.generated
+    def format_reply(self, seed: str, completion: Completion) -> str:
+        """The user's seed as typed, then the generated characters, within Discord's limit.
+
+        Control and format characters are stripped and (``markdown``: the reply is a Discord message)
+        Markdown is escaped, in the seed and the generated text alike: the reply shows the words as
+        typed, never a heading, a masked link, an open code block or reordered text.
+        """
+        text = strip_controls(seed + completion.generated)
         if completion.stopped != STOP_END:
             text = text.rstrip() + CUT_MARK
         if not text.strip():
-            text = "(the model had nothing to say this time; try again)"
-        return fit_message(text)
+            return "(the model had nothing to say this time; try again)"
+        return fit_message(escape_markdown(text) if self.markdown else text)
 
     @property
     def in_flight(self) -> int:

@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import QuotebotError, log_unexpected
+from bot.errors import QuotebotError, log_unexpected, new_error_id
 from bot.retrain.child_process import Child, ChildTimeout, describe_exit
 from bot.retrain.progress import OnUpdate, RunHandle, RunUpdate
 from bot.retrain.texts import finished_text, progress_text, started_text
@@ -281,8 +281,16 @@ class Retrainer:
             what = "training" if phase == "training" else "scoring"
             if code < 0:
                 raise RunEnded("failed", f"the {what} process was {describe_exit(code)}")
-            reason = child.error_line() or describe_exit(code)
-            raise RunEnded("failed", f"the {what} process stopped: {reason}")
+            # Its stderr names files and folders of this machine: the log gets it, members an id.
+            error_id = new_error_id()
+            _log.error(
+                "retrain %d: the %s process stopped (%s), error id %s; %s; its last lines:\n%s",
+                handle.run.id, what, describe_exit(code), error_id, child.error_line() or "no error line",
+                "\n".join(child.stderr_tail),
+            )  # fmt: skip
+            raise RunEnded(
+                "failed", f"the {what} process stopped ({describe_exit(code)}, error id `{error_id}`)"
+            )
         return judged
 
     async def _promote(

@@ -108,6 +108,11 @@ class Batcher:
         self.batch_fill: deque[float] = deque(maxlen=1000)
         self.torch_thread_ids: set[int] = set()
 
+    @property
+    def waiting(self) -> int:
+        """Requests not yet running: on the queue, or taken from it and held for a batch of their model."""
+        return self.queue.qsize() + len(self._held)
+
     def submit(self, request: GenerationRequest) -> asyncio.Future[Completion]:
         """Queue a request; its future gets the completion. ``asyncio.QueueFull`` when the queue is full."""
         loop = asyncio.get_running_loop()

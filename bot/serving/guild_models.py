@@ -6,7 +6,8 @@
 
 Each server's lineage (its current version, that version's parent, ...) is read from the store once and
 kept. A version whose file the model host refuses (any ``CheckpointError``: missing, truncated, not a
-checkpoint) is logged, remembered as bad with the reason, and passed over for its parent, down to the
+checkpoint) is logged with an error id, remembered as bad with a short reason and that id (never the
+path: ``!model`` shows it to members), and passed over for its parent, down to the
 bundled model, so a damaged file never stops a server's quotes; ``!model`` reports it.
 """
 
@@ -15,11 +16,34 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from bot.errors import new_error_id
 from bot.serving.host import DEFAULT_MODEL_ID, ModelHost
 from bot.storage.model_versions import ModelVersion, ModelVersions
-from model.checkpoint import CheckpointError
+from model.checkpoint import (
+    CheckpointError,
+    CheckpointMissingError,
+    CheckpointVersionError,
+    NotACheckpointError,
+    TruncatedCheckpointError,
+)
 
 _log = logging.getLogger(__name__)
+
+
+_PROBLEMS: tuple[tuple[type[CheckpointError], str], ...] = (
+    (CheckpointMissingError, "its file is missing"),
+    (TruncatedCheckpointError, "its file is truncated or damaged"),
+    (CheckpointVersionError, "its file is of a newer format"),
+    (NotACheckpointError, "its file is not a model"),
+)
+
+
+def load_problem(error: CheckpointError) -> str:
+    """Why a model file was refused, in a few words for members: no path, no library message."""
+    for kind, words in _PROBLEMS:
+        if isinstance(error, kind):
+            return words
+    return "its file could not be read"
 
 
 @dataclass(frozen=True)
@@ -44,10 +68,11 @@ class GuildModels:
         self.bad: dict[int, str] = {}  # version id -> why its file was refused
 
     async def model_id(self, guild_id: int | None) -> str:
-        """The host's model id for a server (loading it if needed); the default model outside servers."""
-        return (await self.serving(guild_id)).model_id
+        """The host's model id for a quote request in a server (loading it if needed, the request held
+        against the queue's bound meanwhile); the default model outside servers."""
+        return (await self.serving(guild_id, hold=True)).model_id
 
-    async def serving(self, guild_id: int | None) -> Serving:
+    async def serving(self, guild_id: int | None, *, hold: bool = False) -> Serving:
         """The first loadable version of the server's lineage, and the bad ones passed over."""
         if guild_id is None:
             return Serving(None)
@@ -59,16 +84,17 @@ class GuildModels:
         for version in lineage:
             if version.id not in self.bad:
                 try:
-                    await self.host.use(version.model_id, self.versions.file_of(version))
+                    await self.host.use(version.model_id, self.versions.file_of(version), hold=hold)
                     return Serving(version, skipped)
                 except CheckpointError as exc:
-                    self.bad[version.id] = str(exc)
+                    # The error names the file's path: the log keeps it, members read a reason and an id.
+                    error_id = new_error_id()
+                    self.bad[version.id] = f"{load_problem(exc)}; error id `{error_id}`"
                     _log.error(
-                        "server %d: model version %d refused at load, an earlier one serves instead: %s",
-                        guild_id,
-                        version.number,
-                        exc,
-                    )
+                        "server %d: model version %d refused at load (error id %s), an earlier one serves "
+                        "instead: %s",
+                        guild_id, version.number, error_id, exc,
+                    )  # fmt: skip
             skipped.append((version, self.bad[version.id]))
         return Serving(None, skipped)
 

@@ -6,10 +6,12 @@
     await host.close()                  # finishes queued requests, then stops the executor
 
 ``complete`` puts the request on a bounded queue and awaits its future; a full queue raises
-``BusyError`` at once instead of piling up work. The batching loop (``bot.serving.batcher``) steps the
-requests in one single-thread executor, so the event loop never runs a torch op and a model is never used
-by two threads at once; its torch ops run on ``threads`` intra-op threads (default: every core but one,
-the README's Performance section says why).
+``BusyError`` at once instead of piling up work. ``queue_size`` bounds every request that waits: queued,
+held by the worker for a batch of its model, or held while its server's model loads (``use(...,
+hold=True)``), so ten cold server models cannot let ten times the queue wait. The batching loop
+(``bot.serving.batcher``) steps the requests in one single-thread executor, so the event loop never
+runs a torch op and a model is never used by two threads at once; its torch ops run on ``threads``
+intra-op threads (default: every core but one, the README's Performance section says why).
 
 Besides the default model (always kept), ``use(model_id, path)`` loads a server's model on demand, in the
 same executor, so a model is loaded between two batches and appears whole. At most ``max_models`` stay
@@ -94,6 +96,7 @@ class ModelHost:
         self._paths: dict[str, Path] = {}
         self._loading: dict[str, asyncio.Future[None]] = {}
         self._pending: Counter[str] = Counter()
+        self._held_for_load = 0  # requests waiting for their server's model to load (they count as waiting)
         self._batcher: Batcher | None = None  # made in start(), on the event loop
         self._worker: asyncio.Task[None] | None = None
         self._closing = False
@@ -180,15 +183,28 @@ class ModelHost:
         return self._load_thread_ids | (self._batcher.torch_thread_ids if self._batcher else set())
 
     @property
+    def waiting(self) -> int:
+        """Requests waiting for the model: held while a server model loads, queued, or held by the
+        worker for a batch of their model. ``queue_size`` bounds this number."""
+        return self._held_for_load + (self._batcher.waiting if self._batcher else 0)
+
+    def _admit_one(self) -> None:
+        """Raise ``BusyError`` when one more waiting request would pass ``queue_size``."""
+        if self.waiting >= self.queue_size:
+            raise BusyError()
+
+    @property
     def loaded_ids(self) -> list[str]:
         """The server models loaded now, least recently used first (the default model is not listed)."""
         return list(self._recent)
 
-    async def use(self, model_id: str, path: str | Path) -> str:
+    async def use(self, model_id: str, path: str | Path, *, hold: bool = False) -> str:
         """Make sure the model ``model_id`` (the checkpoint at ``path``) is loaded; returns ``model_id``.
 
         Loads it in the executor if needed (between batches), then evicts the least recently used
         server models beyond ``max_models``. Raises the checkpoint's ``CheckpointError`` for a bad file.
+        ``hold``: the caller is a quote request, which waits for the load as it would in the queue, so
+        it counts against ``queue_size`` meanwhile (``BusyError`` when the queue is full).
         """
         if model_id == DEFAULT_MODEL_ID:
             return model_id
@@ -197,13 +213,19 @@ class ModelHost:
         if model_id in self._models:
             self._recent.move_to_end(model_id)
             return model_id
+        if hold:
+            self._admit_one()
         loading = self._loading.get(model_id)
         if loading is None:
             loop = asyncio.get_running_loop()
             loading = loop.run_in_executor(self._executor, self._load, model_id, Path(path))
             self._loading[model_id] = loading
             loading.add_done_callback(lambda done: self._loaded(model_id, Path(path), done))
-        await asyncio.shield(loading)  # one caller giving up does not cancel the others' load
+        self._held_for_load += hold
+        try:
+            await asyncio.shield(loading)  # one caller giving up does not cancel the others' load
+        finally:
+            self._held_for_load -= hold
         return model_id
 
     def _loaded(self, model_id: str, path: Path, done: asyncio.Future[None]) -> None:
@@ -241,9 +263,10 @@ class ModelHost:
         self._pending[model_id] += 1
         try:
             if model_id not in self._models:  # evicted since the caller's use(): load it again
-                await self.use(model_id, self._paths[model_id])
+                await self.use(model_id, self._paths[model_id], hold=True)
             # Checked here, per request, so one bad seed cannot fail the whole batch it would join.
             self._models[model_id].vocab.encode(request.seed)
+            self._admit_one()
             try:
                 future = self._batcher.submit(request)
             except asyncio.QueueFull:

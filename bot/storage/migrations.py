@@ -147,8 +147,14 @@ async def _v3_schedules(db: aiosqlite.Connection) -> None:
     await _execute_all(db, statements)
 
 
+async def _v4_adder_role(db: aiosqlite.Connection) -> None:
+    """Each server's quote-adder role, by id (a role's name can be taken by anyone with Manage Roles)."""
+    # NULL: no role chosen, so only members with Manage Server may !addquote.
+    await _execute_all(db, ["ALTER TABLE guild_settings ADD COLUMN adder_role_id INTEGER"])
+
+
 # Append only. Index k holds the step from version k to version k + 1.
-MIGRATIONS: list[Migration] = [_v1_core, _v2_models_and_retrains, _v3_schedules]
+MIGRATIONS: list[Migration] = [_v1_core, _v2_models_and_retrains, _v3_schedules, _v4_adder_role]
 LATEST_VERSION = len(MIGRATIONS)
 
 

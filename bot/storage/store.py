@@ -18,6 +18,7 @@ Every write is one transaction; StoreBusyError means another process kept the fi
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -40,7 +41,14 @@ from bot.storage.records import (
     check_text,
     normalise_emoji,
 )
-from bot.storage.training_data import FAVOURED_SQL, SOURCE_SQL, TrainingQuote, export_jsonl, training_params
+from bot.storage.training_data import (
+    FAVOURED_SQL,
+    SOURCE_SQL,
+    VOTE_BY_OTHERS,
+    TrainingQuote,
+    export_jsonl,
+    training_params,
+)
 from bot.storage.training_data import training_quotes_from_rows as _training_rows
 
 __all__ = [
@@ -59,8 +67,11 @@ __all__ = [
 
 _QUOTE_COLUMNS = "q.id, q.guild_id, q.channel_id, q.message_id, q.requester_id, q.seed, q.text, q.settings, "
 _QUOTE_COLUMNS += "q.model_version, q.created_at"
-_QUOTE_SQL = f"SELECT {_QUOTE_COLUMNS}, (SELECT COUNT(*) FROM votes v WHERE v.quote_id = q.id) FROM quotes q"
-_TOP_SQL = f"""SELECT {_QUOTE_COLUMNS}, COUNT(*) AS n_votes FROM quotes q JOIN votes v ON v.quote_id = q.id
+# A vote counts only when it is not the requester's own (VOTE_BY_OTHERS, shared with the training data).
+_QUOTE_SQL = f"""SELECT {_QUOTE_COLUMNS}, (SELECT COUNT(*) FROM votes v WHERE v.quote_id = q.id
+                 AND {VOTE_BY_OTHERS}) FROM quotes q"""
+_TOP_SQL = f"""SELECT {_QUOTE_COLUMNS}, COUNT(*) AS n_votes FROM quotes q
+               JOIN votes v ON v.quote_id = q.id AND {VOTE_BY_OTHERS}
                WHERE q.guild_id = ? GROUP BY q.id ORDER BY n_votes DESC, q.id LIMIT ?"""
 
 
@@ -74,8 +85,23 @@ async def _require_quote(db: aiosqlite.Connection, quote_id: int) -> None:
         raise UnknownQuoteError(f"there is no stored quote with id {quote_id}")
 
 
+# How long the store remembers that a user asked to be forgotten, for their requests still in flight
+# (a quote takes seconds; an hour leaves a wide margin and keeps the memory small).
+FORGOTTEN_FOR_S = 3600.0
+
+
 class Store(Database):
     """An open quote store (``await Store.open(path)``). Safe to share between tasks."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # user id -> time.monotonic() of their last forget_user in this process. A quote they asked for
+        # before that moment and that arrives after it is not stored (see add_quote).
+        self._forgotten: dict[int, float] = {}
+
+    def forgotten_since(self, user_id: int, asked_at: float) -> bool:
+        """Whether ``user_id`` asked to be forgotten at or after ``asked_at`` (``time.monotonic()``)."""
+        return self._forgotten.get(user_id, -float("inf")) >= asked_at
 
     # -- quotes ---------------------------------------------------------------------------------------------
 
@@ -90,8 +116,14 @@ class Store(Database):
         settings: Mapping[str, Any],
         model_version: str,
         message_id: int | None = None,
-    ) -> int:
-        """Store a generated quote; returns its id. The message id usually comes later (set_quote_message)."""
+        asked_at: float | None = None,
+    ) -> int | None:
+        """Store a generated quote; returns its id. The message id usually comes later (set_quote_message).
+
+        ``asked_at`` (``time.monotonic()`` when the request began): if the requester asked to be forgotten
+        since, the quote is not stored and None is returned. It was in flight while they were forgotten,
+        and forgetting deletes every quote they asked for that nobody favoured, which this one is.
+        """
         named = {
             "guild_id": guild_id,
             "channel_id": channel_id,
@@ -110,7 +142,15 @@ class Store(Database):
         sql = """INSERT INTO quotes (guild_id, channel_id, requester_id, message_id, seed, text, settings,
                  model_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
-        async def op(db: aiosqlite.Connection) -> int:
+        async def op(db: aiosqlite.Connection) -> int | None:
+            # Checked inside the write transaction: a forget_user either ran before it (and is seen here)
+            # or runs after it (and deletes the quote, which has no vote yet).
+            if (
+                requester_id is not None
+                and asked_at is not None
+                and self.forgotten_since(requester_id, asked_at)
+            ):
+                return None
             if message_id is not None:
                 await self._refuse_used_message(db, message_id, quote_id=None)
             async with db.execute(
@@ -241,6 +281,21 @@ class Store(Database):
         await self.write(lambda db: rowcount(db, sql, (*params, self.now())))
         return params[1]
 
+    async def get_adder_role(self, guild_id: int) -> int | None:
+        """The id of the guild's quote-adder role (``!setrole adder``), or None when none was chosen."""
+        params = (check_id("guild_id", guild_id),)
+        sql = "SELECT adder_role_id FROM guild_settings WHERE guild_id = ?"
+        row = await self.read(lambda db: fetch_one(db, sql, params))
+        return row[0] if row else None
+
+    async def set_adder_role(self, guild_id: int, role_id: int | None) -> None:
+        """Choose the guild's quote-adder role by id; None: no role (Manage Server only)."""
+        params = (check_id("guild_id", guild_id), check_optional_id("role_id", role_id))
+        sql = """INSERT INTO guild_settings (guild_id, adder_role_id, updated_at) VALUES (?, ?, ?)
+                 ON CONFLICT (guild_id) DO UPDATE SET adder_role_id = excluded.adder_role_id,
+                 updated_at = excluded.updated_at"""
+        await self.write(lambda db: rowcount(db, sql, (*params, self.now())))
+
     # -- privacy --------------------------------------------------------------------------------------------
 
     async def forget_user(self, user_id: int) -> ForgetResult:
@@ -253,6 +308,10 @@ class Store(Database):
         here; the tests scan every column.
         """
         uid = (check_id("user_id", user_id),)
+        # Marked before the transaction, so a quote still being written for them is dropped on arrival.
+        now = time.monotonic()
+        self._forgotten = {u: t for u, t in self._forgotten.items() if now - t < FORGOTTEN_FOR_S}
+        self._forgotten[user_id] = now
         steps = {
             "votes_deleted": "DELETE FROM votes WHERE user_id = ?",
             # After their own votes are gone: a quote with no vote left is theirs alone.

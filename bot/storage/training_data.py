@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,10 +23,13 @@ from bot.storage.records import StoreBusyError, StoreError, StoreInputError, che
 
 _BUSY_S = 5.0  # how long the export waits for another process's lock
 
+# A vote counts only when it is not the requester's own: nobody makes their own text "favoured" training
+# data alone. (The reaction handler ignores a requester's own star too; this rule covers older rows.)
+VOTE_BY_OTHERS = "v.user_id IS NOT q.requester_id"
 # Named parameters: :guild (NULL = every guild) and :min_votes.
-FAVOURED_SQL = """
+FAVOURED_SQL = f"""
     SELECT q.id, q.text, q.guild_id, COUNT(*) AS n_votes, q.seed, q.model_version, q.created_at
-    FROM quotes q JOIN votes v ON v.quote_id = q.id
+    FROM quotes q JOIN votes v ON v.quote_id = q.id AND {VOTE_BY_OTHERS}
     WHERE :guild IS NULL OR q.guild_id = :guild
     GROUP BY q.id HAVING COUNT(*) >= :min_votes
     ORDER BY n_votes DESC, q.id"""
@@ -137,13 +141,18 @@ def export_jsonl(
         raise StoreInputError(f"the output path {out} is a folder; give a file name such as favoured.jsonl")
     if not out.parent.is_dir():
         raise StoreInputError(f"the folder for {out} does not exist")
-    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    # A temporary file of an unpredictable name in the same folder (mkstemp: created new, never a file
+    # or link someone placed there), flushed to disk, then renamed over the target: the file appears
+    # whole or not at all, even after a power cut.
+    fd, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     try:
-        with temporary.open("w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temporary, out)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        Path(temporary).unlink(missing_ok=True)
         raise
     return len(rows)

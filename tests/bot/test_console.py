@@ -112,7 +112,8 @@ async def test_console_quotes_are_stored_and_top_and_forget_work(stored_console)
     await store.set_quote_message(posted, 6, 8)
     await store.add_vote(posted, 9)
     top = await console.handle("top 5")
-    assert "1. **1** Hi there. https://discord.com/channels/5/6/8" in top
+    # The console cannot tell a private channel from a public one, so it shows no server's quotes.
+    assert "Hi there" not in top and "channels/5/6" not in top and "I list no server's quotes" in top
     assert "No favourites yet" in await console.handle("!top 6 3")
     assert "deleted 1 vote" in await console.handle("forget 9")
     assert "No favourites yet" in await console.handle("top 5")

@@ -19,7 +19,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import QuoteBot, ShardedQuoteBot, create_bot, friendly_error, unwrap
-from bot.errors import BusyError, CooldownError
+from bot.cogs import reply
+from bot.errors import BusyError, CooldownError, QuotebotError
 from bot.settings import load_settings
 from tests.discord.helpers import ask, bot_settings, running
 from tests.discord_server import DiscordServer
@@ -275,3 +276,60 @@ def test_whole_bot_mentions_off_and_message_content_on(tmp_path: Path, tiny_chec
     assert bot.intents.message_content and bot.intents.guilds
     assert bot.allowed_mentions is not None
     assert bot.allowed_mentions.to_dict() == discord.AllowedMentions.none().to_dict()
+
+
+async def test_every_reply_fits_discord_even_a_long_error(server_and_bot):
+    # Discord refuses a message over 2,000 characters (the test server too: 400), and the member would
+    # hear nothing. Every answer goes through bot.cogs.reply; errors too, through the one error handler.
+    server, bot = server_and_bot
+
+    @commands.command(name="longanswer")
+    async def long_answer(ctx: commands.Context) -> None:
+        await reply(ctx, "x" * 3000)
+
+    @commands.command(name="longerror")
+    async def long_error(ctx: commands.Context) -> None:
+        raise QuotebotError("that went wrong: " + "y" * 3000)
+
+    bot.add_command(long_answer)
+    bot.add_command(long_error)
+    for command, letter in (("!longanswer", "x"), ("!longerror", "y")):
+        _sent, answer = await ask(server, command)
+        assert len(answer.content) == 2000 and answer.content.endswith("…")
+        assert answer.content.count(letter) > 1900
+    # And a real command's error about a long bad option and about many strange characters.
+    _sent, answer = await ask(server, "!quote Hey --" + "z" * 1900)
+    assert "I don't know this option" in answer.content and len(answer.content) < 300
+    _sent, answer = await ask(server, "!quote " + "".join(chr(0x4E00 + i) for i in range(50)))
+    assert "50 different characters in all" in answer.content
+    assert not [r for r in server.requests if r.status == 400]
+
+
+GUILD_ONLY = [
+    "!top",
+    "!addquote Mondays are a rumour.",
+    "!setstar ⭐",
+    "!setrole adder",
+    "!schedule #general every 6h",
+    "!schedules",
+    "!unschedule 1",
+    "!resume 1",
+    "!retrain",
+    "!retrain status",
+    "!retrain cancel",
+    "!model",
+    "!rollback",
+]
+
+
+@pytest.mark.parametrize("command", GUILD_ONLY)
+async def test_guild_only_commands_refuse_a_direct_message_clearly(
+    server_and_bot, command: str, caplog: pytest.LogCaptureFixture
+):
+    server, _bot = server_and_bot
+    dm = server.world.dm_channel(server.admin)
+    with caplog.at_level(logging.ERROR):
+        await server.user_sends(server.admin, command, channel=dm)
+        answer = await server.wait_for_message(dm, timeout=10)
+    assert "only in a server" in answer.content, answer.content
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback, no error id

@@ -50,15 +50,19 @@ async def test_buttons_work_after_a_restart(discord_server: DiscordServer, setti
 
     async with running(settings):  # a new process: no view was ever added in memory for this quote
         star = quote.button("⭐")["custom_id"]
-        record = await server.press_button(server.member, quote, star)
+        record = await server.press_button(server.admin, quote, star)
         await server.wait_for(lambda: record.response_type, what="the star's answer")
-        assert record.response_type == 7 and votes(db_path) == [(quote_id, server.member.id)]
+        assert record.response_type == 7 and votes(db_path) == [(quote_id, server.admin.id)]
         assert quote.button("⭐")["label"] == "1" and quote.edited is False  # the count, on the same message
 
+        await server.press_button(server.admin, quote, star)  # pressed again: the vote is taken back
+        await server.wait_for(lambda: votes(db_path) == [] or None, what="the vote taken back")
         await server.press_button(server.admin, quote, star)
-        await server.wait_for(lambda: quote.button("⭐")["label"] == "2" or None, what="two votes")
-        await server.press_button(server.member, quote, star)  # pressed again: the vote is taken back
         await server.wait_for(lambda: quote.button("⭐")["label"] == "1" or None, what="one vote")
+        # The requester's own star is not a vote: a private answer, and nothing counted.
+        own = await server.press_button(server.member, quote, star)
+        refusal = await server.wait_for_message(timeout=10)
+        assert "not a vote" in refusal.content and own.private and own.response_type == 4
         assert votes(db_path) == [(quote_id, server.admin.id)]
 
         info = await server.press_button(server.member, quote, quote.button("Info")["custom_id"])
@@ -82,11 +86,11 @@ async def test_a_reaction_and_the_star_button_are_the_same_vote(discord_server: 
     async with running(settings):
         _sent, quote = await ask(server, "!quote Hey,")
         quote_id = await recorded(db_path, quote.id)
-        await server.add_reaction(server.member, quote, "⭐")
+        await server.add_reaction(server.admin, quote, "⭐")  # not the requester: their own star is no vote
         await server.wait_for(lambda: votes(db_path) or None, what="the reaction's vote")
         # The button follows the reactions' count too.
         await server.wait_for(lambda: quote.button("⭐")["label"] == "1" or None, what="the count")
-        await server.press_button(server.member, quote, quote.button("⭐")["custom_id"])
+        await server.press_button(server.admin, quote, quote.button("⭐")["custom_id"])
         await server.wait_for(lambda: quote.button("⭐")["label"] == "0" or None, what="the vote taken back")
         assert votes(db_path) == [] and quote_id
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.quotes.favourites import ADD_QUOTE_ROLE
 from bot.storage.store import Quote, Store
 from tests.discord.helpers import ask, bot_settings, running
-from tests.discord_server import DiscordServer
+from tests.discord_server import DiscordServer, Overwrite, Perm
 from tests.helpers import cells_holding
 
 pytestmark = pytest.mark.discord
@@ -72,9 +71,10 @@ async def test_stars_vote_and_unvote_and_count_after_a_restart(discord_server: D
             sent.author_id,
         )
         assert quote.seed == "Hey," and reply.content.startswith(quote.text.rstrip()[:20])
-        await server.add_reaction(server.member, reply, "⭐")
+        await server.add_reaction(server.member, reply, "⭐")  # the requester's own star is not a vote
+        await server.add_reaction(server.world.owner, reply, "⭐")
         await eventually(lambda: bot.store.vote_count(quote.id), 1)
-        await server.remove_reaction(server.member, reply, "⭐")
+        await server.remove_reaction(server.world.owner, reply, "⭐")
         await eventually(lambda: bot.store.vote_count(quote.id), 0)
     # A new bot on the same file: the message is in no cache, and the raw event still counts.
     async with running(settings) as bot:
@@ -112,11 +112,12 @@ async def test_setstar_with_a_custom_emoji(discord_server: DiscordServer, bot):
     assert "<:pat:555>" in answer.content
     _sent, reply = await ask(server, "!quote Hey,")
     quote = await stored_quote(bot, reply)
-    await server.add_reaction(server.member, reply, "⭐")  # no longer the vote emoji
-    await server.add_reaction(server.member, reply, "pat:555")
+    owner = server.world.owner  # not the requester, whose own reaction would not be a vote
+    await server.add_reaction(owner, reply, "⭐")  # no longer the vote emoji
+    await server.add_reaction(owner, reply, "pat:555")
     await eventually(lambda: bot.store.vote_count(quote.id), 1)
-    await server.remove_reaction(server.member, reply, "⭐")  # removing the star takes no vote
-    await server.remove_reaction(server.member, reply, "<:pat:555>")
+    await server.remove_reaction(owner, reply, "⭐")  # removing the star takes no vote
+    await server.remove_reaction(owner, reply, "<:pat:555>")
     await eventually(lambda: bot.store.vote_count(quote.id), 0)
     _sent, bad = await ask(server, "!setstar star", user=server.admin)
     assert "not an emoji" in bad.content
@@ -128,9 +129,9 @@ async def test_top_lists_the_favoured_with_votes_and_links(discord_server: Disco
     assert "No favourites yet" in empty.content
     _sent, first = await ask(server, "!quote One")
     _sent, second = await ask(server, "!quote Two")
-    for user in (server.member, server.admin):
+    for user in (server.world.owner, server.admin):  # not the member who asked: own stars are no votes
         await server.add_reaction(user, second, "⭐")
-    await server.add_reaction(server.member, first, "⭐")
+    await server.add_reaction(server.world.owner, first, "⭐")
     one, two = [(await stored_quote(bot, m)).id for m in (first, second)]
     await eventually(lambda: bot.store.vote_count(one), 1)
     await eventually(lambda: bot.store.vote_count(two), 2)
@@ -174,31 +175,56 @@ async def test_addquote_refused_for_members_and_accepted_for_admins_and_the_role
     discord_server: DiscordServer, settings
 ):
     server = discord_server
-    adder_role = server.world.add_role(server.guild, ADD_QUOTE_ROLE, 0)
+    adder_role = server.world.add_role(server.guild, "Quote Adder", 0)
     adder = server.world.add_user("carol")
     server.world.add_member(server.guild, adder, roles=[adder_role])
+    # Anyone with Manage Roles can make a role of that name and take it: a name alone gives nothing.
+    impostor_role = server.world.add_role(server.guild, "Quote Adder", 0)
+    impostor = server.world.add_user("mallory")
+    server.world.add_member(server.guild, impostor, roles=[impostor_role])
     async with running(settings) as bot:
         _sent, refused = await ask(server, "!addquote Mondays are a rumour.")
-        assert "Manage Server" in refused.content and ADD_QUOTE_ROLE in refused.content
+        assert "Manage Server" in refused.content and "!setrole adder @Role" in refused.content
+        _sent, refused = await ask(server, "!addquote Mine now.", user=adder)  # no role chosen yet
+        assert "Manage Server" in refused.content
         _sent, added = await ask(server, "!addquote Mondays are a rumour.", user=server.admin)
         assert "Added source quote #1" in added.content
+        _sent, denied = await ask(server, f"!setrole adder <@&{adder_role.id}>")  # a member may not
+        assert "Manage Server" in denied.content
+        _sent, chosen = await ask(server, f"!setrole adder <@&{adder_role.id}>", user=server.admin)
+        assert "Quote Adder role can now add quotes" in chosen.content
         _sent, by_role = await ask(server, "!addquote Fridays are a promise.", user=adder)
         assert "#2" in by_role.content
+        _sent, refused = await ask(server, "!addquote I made that role too.", user=impostor)
+        assert "Manage Server" in refused.content
         rows = await bot.store.favoured_and_source_quotes(server.guild.id)
         assert [(q.kind, q.text) for q in rows] == [
             ("source", "Mondays are a rumour."),
             ("source", "Fridays are a promise."),
         ]
+        assert await bot.store.get_adder_role(server.guild.id) == adder_role.id
+        _sent, bad = await ask(server, "!setrole adder @nobody-at-all", user=server.admin)
+        assert "not found" in bad.content
+        _sent, everyone = await ask(server, f"!setrole adder <@&{server.guild.id}>", user=server.admin)
+        assert "@everyone cannot be" in everyone.content
+        _sent, other = await ask(server, "!setrole boss @x", user=server.admin)
+        assert "I know one role to set" in other.content
+        _sent, cleared = await ask(server, "!setrole adder none", user=server.admin)
+        assert "only members with Manage Server" in cleared.content
+        _sent, refused = await ask(server, "!addquote Not any more.", user=adder)
+        assert "Manage Server" in refused.content
         _sent, missing = await ask(server, "!addquote", user=server.admin)
         assert "text" in missing.content and "!help" in missing.content
         _sent, help_text = await ask(server, "!help addquote")
-        assert ADD_QUOTE_ROLE in help_text.content and "Manage Server" in help_text.content
+        assert "quote-adder role" in help_text.content and "Manage Server" in help_text.content
 
 
 async def test_forgetme_leaves_nothing_of_the_user(discord_server: DiscordServer, settings):
     server = discord_server
-    adder_role = server.world.add_role(server.guild, ADD_QUOTE_ROLE, 0)
+    adder_role = server.world.add_role(server.guild, "Quote Adder", 0)
     server.guild.members[server.member.id].role_ids.append(adder_role.id)
+    async with await Store.open(settings.db_path) as store:
+        await store.set_adder_role(server.guild.id, adder_role.id)
     async with running(settings):
         _sent, mine = await ask(server, "!quote Myseed")
         _sent, theirs = await ask(server, "!quote Other", user=server.admin)
@@ -209,10 +235,10 @@ async def test_forgetme_leaves_nothing_of_the_user(discord_server: DiscordServer
         async def vote_rows() -> int:
             return len(voters(settings.db_path))
 
-        await eventually(vote_rows, 3)
+        await eventually(vote_rows, 2)  # their own star on their own quote is no vote
         await ask(server, "!addquote Only I wrote this.")
         _sent, done = await ask(server, "!forgetme")
-        assert "deleted 1 vote" not in done.content and "deleted 2 votes" in done.content
+        assert "deleted 1 vote," in done.content
         assert "deleted 1 added quote" in done.content and "removed your seed from 1 quote" in done.content
     assert cells_holding(settings.db_path, server.member.id) == []
     assert cells_holding(settings.db_path, "Only I wrote this.") == []
@@ -227,7 +253,7 @@ async def test_a_seed_with_everyone_is_stored_verbatim_and_pings_nobody(discord_
     assert reply.content.startswith(seed) and not reply.pings()
     quote = await stored_quote(bot, reply)
     assert quote.seed == seed and quote.text.startswith(seed)
-    await server.add_reaction(server.member, reply, "⭐")
+    await server.add_reaction(server.world.owner, reply, "⭐")
     await eventually(lambda: bot.store.vote_count(quote.id), 1)
     _sent, top = await ask(server, "!top")
     assert "@everyone" in top.content and not top.pings()
@@ -247,3 +273,37 @@ async def test_a_slash_quote_is_stored_with_its_message_and_collects_votes(
     assert quote.requester_id == server.member.id and quote.seed == "Hey,"
     await server.add_reaction(server.admin, reply, "⭐")
     await eventually(lambda: bot.store.vote_count(quote.id), 1)
+
+
+async def test_a_private_channels_quotes_are_shown_only_to_its_readers(discord_server: DiscordServer, bot):
+    server = discord_server
+    staff = await server.create_text_channel(
+        "staff",
+        [
+            Overwrite(server.guild.id, deny=Perm.VIEW_CHANNEL),  # @everyone cannot see it...
+            Overwrite(server.world.moderators.id, allow=Perm.VIEW_CHANNEL),  # ...the moderators can
+            Overwrite(server.world.bot_role.id, allow=Perm.VIEW_CHANNEL),
+        ],
+    )
+    await server.wait_for(lambda: bot.get_channel(staff.id), what="the bot to learn of #staff")
+    await server.user_sends(server.admin, "!quote Staff secret", channel=staff)
+    secret = await server.wait_for_message(staff, timeout=10)
+    quote = await stored_quote(bot, secret)
+    await server.add_reaction(server.world.owner, secret, "⭐")
+    await eventually(lambda: bot.store.vote_count(quote.id), 1)
+    link = f"https://discord.com/channels/{server.guild.id}/{staff.id}/{secret.id}"
+    # A member who cannot read #staff: no entry, no link, and quoteinfo does not even confirm it.
+    _sent, top = await ask(server, "!top")
+    assert "Staff secret" not in top.content and str(staff.id) not in top.content
+    _sent, info = await ask(server, f"!quoteinfo {link}")
+    assert "not one of my quotes" in info.content and "Staff secret" not in info.content
+    # A moderator, who can read it, sees it anywhere in the server.
+    _sent, top = await ask(server, "!top", user=server.admin)
+    assert "1. **1** Staff secret" in top.content and link in top.content
+    _sent, info = await ask(server, f"!quoteinfo {link}", user=server.admin)
+    assert 'Seed: "Staff secret"' in info.content
+    # In a direct message, a server's quote is never shown.
+    dm = server.world.dm_channel(server.admin)
+    await server.user_sends(server.admin, f"!quoteinfo {link}", channel=dm)
+    answer = await server.wait_for_message(dm, timeout=10)
+    assert "not one of my quotes" in answer.content

@@ -18,7 +18,7 @@ from bot.schedules.store import Schedule
 from bot.settings import Settings
 from bot.storage.store import Quote
 from tests.discord.helpers import bot_settings, running
-from tests.discord_server import DiscordServer, Perm, StoredMessage, User
+from tests.discord_server import DiscordServer, Overwrite, Perm, StoredMessage, User
 
 pytestmark = pytest.mark.discord
 UTC = timezone.utc
@@ -197,3 +197,44 @@ async def test_a_deleted_channel_or_lost_permission_pauses_and_shows_why(
         clock.now = start + timedelta(minutes=20)
         post = await server.wait_for_message(server.channel, lambda m: not m.message_reference, timeout=10)
         await stored_quote(bot, post.id)
+
+
+async def test_a_manager_cannot_schedule_into_a_channel_they_cannot_post_in(
+    discord_server: DiscordServer, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    server = discord_server
+    moderators, bot_role = server.world.moderators, server.world.bot_role
+    hidden = server.world.add_text_channel(  # the admins (Manage Server) cannot even see it
+        server.guild, "owners", [Overwrite(server.guild.id, deny=Perm.VIEW_CHANNEL),
+                                 Overwrite(bot_role.id, allow=Perm.VIEW_CHANNEL)]
+    )  # fmt: skip
+    read_only = server.world.add_text_channel(  # they can read it, not write in it; the bot can
+        server.guild, "announcements", [Overwrite(server.guild.id, deny=Perm.SEND_MESSAGES),
+                                        Overwrite(bot_role.id, allow=Perm.SEND_MESSAGES)]
+    )  # fmt: skip
+    mod_only = server.world.add_text_channel(
+        server.guild, "mods", [Overwrite(server.guild.id, deny=Perm.VIEW_CHANNEL),
+                               Overwrite(moderators.id, allow=Perm.VIEW_CHANNEL),
+                               Overwrite(bot_role.id, allow=Perm.VIEW_CHANNEL)]
+    )  # fmt: skip
+    settings = settings_for(server, tiny_checkpoint, tmp_path / "bot.db")
+    async with running(settings) as bot:
+        for channel in (hidden, read_only):
+            answer = await ask(server, server.admin, f"!schedule {channel.mention} every 6h")
+            assert "you can't send messages in" in answer and "yourself" in answer
+        assert "Scheduled #1" in await ask(server, server.admin, f"!schedule {mod_only.mention} every 6h")
+        # The owner, who can post everywhere, may schedule into the hidden channel.
+        assert "Scheduled #2" in await ask(server, server.world.owner, f"!schedule {hidden.mention} every 6h")
+        assert [s.channel_id for s in await cog_of(bot).schedules.for_guild(server.guild.id)] == [
+            mod_only.id,
+            hidden.id,
+        ]
+        # Resuming is posting too: the admin cannot resume the owner's (paused) schedule into the hidden
+        # channel.
+        await cog_of(bot).schedules.pause(2, "a test paused it")
+        assert "yourself" in await ask(server, server.admin, "!resume 2")
+        # Nor do they see what it posts: the listing names only schedules of channels they can read.
+        listing = await ask(server, server.admin, "!schedules")
+        assert "#1 ·" in listing and "#2 ·" not in listing and hidden.mention not in listing
+        assert "(and 1 in channels you cannot read)" in listing
+        assert "#2 ·" in await ask(server, server.world.owner, "!schedules")

@@ -213,7 +213,7 @@ async def test_a_slash_seed_with_mentions_pings_nobody(server_and_bot):
 async def test_addquote_and_quoteinfo_by_slash(server_and_bot):
     server, _bot = server_and_bot
     refused = await server.run_slash_command(server.member, "addquote", {"text": "Hello there."})
-    assert "Quote Adder" in (await server.wait_for_message(timeout=10)).content and refused.private
+    assert "quote-adder role" in (await server.wait_for_message(timeout=10)).content and refused.private
     added = await server.run_slash_command(server.admin, "addquote", {"text": "Hello there."})
     assert "Added source quote #1" in (await server.wait_for_message(timeout=10)).content
     assert not added.private

@@ -6,12 +6,13 @@ See README.md in this folder; the fixtures live in ``tests.discord_server.fixtur
 from .interaction_record import InteractionRecord
 from .messages import Pings, StoredAttachment, StoredMessage
 from .server import DiscordServer, RecordedRequest
-from .state import Channel, Perm, User
+from .state import Channel, Overwrite, Perm, User
 
 __all__ = [
     "Channel",
     "DiscordServer",
     "InteractionRecord",
+    "Overwrite",
     "Perm",
     "Pings",
     "RecordedRequest",

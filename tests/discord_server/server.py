@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -31,7 +31,7 @@ from .interaction_record import InteractionRecord
 from .interactions import InteractionApi
 from .messages import StoredMessage, emoji_key
 from .rest import RestApi
-from .state import Channel, Role, User, World
+from .state import Channel, Overwrite, Role, User, World
 from .store import MessageStore
 
 T = TypeVar("T")
@@ -226,18 +226,19 @@ class DiscordServer:
 
     # --- what a test's admins do ----------------------------------------------------------------------
 
-    async def create_text_channel(self, name: str) -> Channel:
-        """An admin adds a text channel to the guild: CHANNEL_CREATE goes out."""
-        channel = self.world.add_text_channel(self.world.guild, name)
-        await self.gateway.dispatch("CHANNEL_CREATE", channel.payload())
-        self.store.notify()
-        return channel
-
     async def delete_channel(self, channel: Channel) -> None:
         """An admin deletes a guild channel: CHANNEL_DELETE goes out and the channel's routes answer 404."""
         self.world.remove_channel(channel)
         await self.gateway.dispatch("CHANNEL_DELETE", channel.payload())
         self.store.notify()
+
+    async def create_text_channel(self, name: str, overwrites: Sequence[Overwrite] = ()) -> Channel:
+        """An admin makes a channel in the guild (with permission overwrites: a private channel denies
+        @everyone, whose id is the guild's, View Channel); CHANNEL_CREATE goes out."""
+        channel = self.world.add_text_channel(self.world.guild, name, overwrites)
+        await self.gateway.dispatch("CHANNEL_CREATE", channel.payload())
+        self.store.notify()
+        return channel
 
     async def set_role_permissions(self, role: Role, permissions: int) -> None:
         """An admin changes a role's permissions (e.g. takes Send Messages away); sends GUILD_ROLE_UPDATE."""

@@ -134,6 +134,20 @@ class Member:
 
 TEXT_CHANNEL = 0
 DM_CHANNEL = 1
+ROLE_OVERWRITE, MEMBER_OVERWRITE = 0, 1
+
+
+@dataclass
+class Overwrite:
+    """A channel's permission overwrite for a role (@everyone's id is the guild's) or a member."""
+
+    id: int
+    type: int = ROLE_OVERWRITE
+    allow: int = 0
+    deny: int = 0
+
+    def payload(self) -> dict:
+        return {"id": str(self.id), "type": self.type, "allow": str(self.allow), "deny": str(self.deny)}
 
 
 @dataclass
@@ -144,6 +158,7 @@ class Channel:
     guild_id: int | None = None
     position: int = 0
     recipient: User | None = None  # the other user of a DM channel
+    overwrites: list[Overwrite] = field(default_factory=list)
 
     @property
     def mention(self) -> str:
@@ -169,7 +184,7 @@ class Channel:
             "parent_id": None,
             "last_message_id": None,
             "rate_limit_per_user": 0,
-            "permission_overwrites": [],
+            "permission_overwrites": [o.payload() for o in self.overwrites],
         }
 
 
@@ -198,6 +213,25 @@ class Guild:
         for role_id in member.role_ids:
             value |= self.roles[role_id].permissions
         return Perm.ALL if value & Perm.ADMINISTRATOR else value
+
+    def permissions_in(self, channel: Channel, user_id: int) -> int:
+        """Permissions in ``channel``, by Discord's rule: guild permissions, then the @everyone overwrite,
+        then the member's roles' overwrites together, then the member's own; no View Channel, nothing."""
+        value = self.permissions_of(user_id)
+        member = self.members.get(user_id)
+        if value == Perm.ALL or member is None:
+            return value
+        by_id = {(o.type, o.id): o for o in channel.overwrites}
+        everyone = by_id.get((ROLE_OVERWRITE, self.id))
+        if everyone is not None:
+            value = (value & ~everyone.deny) | everyone.allow
+        roles = [by_id[(ROLE_OVERWRITE, r)] for r in member.role_ids if (ROLE_OVERWRITE, r) in by_id]
+        value &= ~sum_bits(o.deny for o in roles)
+        value |= sum_bits(o.allow for o in roles)
+        own = by_id.get((MEMBER_OVERWRITE, user_id))
+        if own is not None:
+            value = (value & ~own.deny) | own.allow
+        return value if value & Perm.VIEW_CHANNEL else 0
 
     def payload(self, channels: list[Channel]) -> dict:
         """The full GUILD_CREATE body: everything a bot learns about a guild when it becomes available."""
@@ -284,8 +318,9 @@ class World:
         guild.members[user.id] = member
         return member
 
-    def add_text_channel(self, guild: Guild, name: str) -> Channel:
+    def add_text_channel(self, guild: Guild, name: str, overwrites: Sequence[Overwrite] = ()) -> Channel:
         channel = Channel(self.ids.next(), name, TEXT_CHANNEL, guild.id, position=len(guild.channel_ids))
+        channel.overwrites = list(overwrites)
         guild.channel_ids.append(channel.id)
         self.channels[channel.id] = channel
         return channel
@@ -326,3 +361,10 @@ class World:
         if member is not None:
             data["member"] = member
         return data
+
+
+def sum_bits(values) -> int:
+    total = 0
+    for value in values:
+        total |= value
+    return total

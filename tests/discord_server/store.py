@@ -186,7 +186,7 @@ class MessageStore:
         guild = self.world.guild_of(channel)
         if guild is None:
             return
-        allowed = guild.permissions_of(author_id)
+        allowed = guild.permissions_in(channel, author_id)
         needed = Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES | (Perm.ATTACH_FILES if files else 0)
         if allowed & needed != needed:
             raise missing_permissions()

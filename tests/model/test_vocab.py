@@ -47,6 +47,18 @@ def test_replace_policy_refuses_characters_without_a_stand_in_and_names_them():
     assert "grinning face" in str(info.value)
 
 
+def test_many_unknown_characters_are_counted_not_all_named():
+    vocab = Vocab.from_texts(["hello "])
+    strange = "".join(chr(0x4E00 + i) for i in range(200))  # 200 different CJK ideographs
+    with pytest.raises(UnknownCharactersError) as info:
+        vocab.prepare_seed("hello " + strange + strange)
+    message = str(info.value)
+    assert len(info.value.chars) == 200  # the caller still gets every one
+    assert message.count("cjk unified ideograph") == 5
+    assert "and 195 more (200 different characters in all)" in message
+    assert len(message) < 300
+
+
 def test_drop_policy_drops_what_it_cannot_replace():
     vocab = Vocab.from_texts(["hello "])
     assert vocab.prepare_seed("h\u00e9llo \U0001f600", "drop") == "hello "

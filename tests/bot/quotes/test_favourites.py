@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from bot.quotes.favourites import (
-    ADD_QUOTE_ROLE,
     TOP_MAX,
     Favourites,
     FavouritesError,
@@ -24,6 +23,15 @@ from bot.storage.store import Store, StoreInputError
 from tests.helpers import cells_holding
 
 GUILD, CHANNEL, ASKER = 10, 20, 30
+PRIVATE = 21  # a channel most members cannot read
+
+
+def READ_ALL(channel_id: int) -> bool:
+    return True
+
+
+def MEMBER_READS(channel_id: int) -> bool:
+    return channel_id != PRIVATE
 
 
 @pytest.fixture
@@ -83,9 +91,22 @@ def test_jump_links():
 
 
 def test_who_may_add_quotes():
-    assert can_add_quotes(True, [])
-    assert can_add_quotes(False, ["Members", ADD_QUOTE_ROLE.upper()])
-    assert not can_add_quotes(False, ["Members", "Quote"])
+    assert can_add_quotes(True, [], None)
+    assert can_add_quotes(False, [5, 77], 77)
+    assert not can_add_quotes(False, [5, 78], 77)
+    assert not can_add_quotes(False, [5], None)  # no role chosen: Manage Server only
+
+
+async def test_the_adder_role_is_chosen_by_id_per_server(favourites: Favourites, store: Store):
+    assert not await favourites.may_add_quotes(GUILD, False, [77])
+    reply = await favourites.set_adder_role(GUILD, 77, "Quote **Adder**")
+    assert "Quote \\*\\*Adder\\*\\*" in reply and "by id" in reply
+    assert await favourites.may_add_quotes(GUILD, False, [1, 77])
+    assert not await favourites.may_add_quotes(GUILD, False, [78])  # another role, whatever its name
+    assert not await favourites.may_add_quotes(GUILD + 1, False, [77])  # per server
+    assert await favourites.may_add_quotes(GUILD, True, [])
+    assert "only members with Manage Server" in await favourites.set_adder_role(GUILD, None)
+    assert not await favourites.may_add_quotes(GUILD, False, [77])
 
 
 # -- votes --
@@ -100,6 +121,23 @@ async def test_star_reactions_vote_and_unvote(favourites: Favourites, store: Sto
     assert await react(favourites, 100, user=1, added=False) is VoteChange.REMOVED
     assert await react(favourites, 100, user=1, added=False) is VoteChange.UNCHANGED
     assert await store.vote_count(quote_id) == 1
+
+
+async def test_a_requesters_own_star_is_not_a_vote(favourites: Favourites, store: Store):
+    quote_id = await post(store, message_id=100)  # asked for by ASKER
+    assert await react(favourites, 100, user=ASKER) is VoteChange.IGNORED
+    assert await store.vote_count(quote_id) == 0
+    # Even an own vote stored before this rule (or by another path) makes nothing favoured.
+    await store.add_vote(quote_id, ASKER)
+    assert "No favourites yet" in await favourites.top(GUILD, can_read=READ_ALL)
+    assert await store.favoured_and_source_quotes(GUILD) == []
+    assert "0 votes" in await favourites.info(100, GUILD, CHANNEL, READ_ALL)
+    # A vote by anyone else counts, once.
+    assert await react(favourites, 100, user=ASKER + 1) is VoteChange.ADDED
+    (favoured,) = await store.favoured_and_source_quotes(GUILD)
+    assert favoured.votes == 1 and "**1**" in await favourites.top(GUILD, can_read=READ_ALL)
+    # Removing one's own reaction still removes one's own old vote.
+    assert await react(favourites, 100, user=ASKER, added=False) is VoteChange.REMOVED
 
 
 async def test_bots_other_emoji_other_messages_and_other_guilds_are_ignored(
@@ -132,30 +170,30 @@ async def test_a_custom_favourite_emoji(favourites: Favourites, store: Store):
 
 
 async def test_top_lists_votes_and_links_most_first(favourites: Favourites, store: Store):
-    assert "No favourites yet" in await favourites.top(GUILD)
+    assert "No favourites yet" in await favourites.top(GUILD, can_read=READ_ALL)
     await post(store, 100, "One vote here.")
     await post(store, 101, "Two votes here.")
     await post(store, 102, "No votes here.")
     for message, users in ((100, [1]), (101, [1, 2])):
         for user in users:
             await react(favourites, message, user)
-    text = await favourites.top(GUILD, 5)
+    text = await favourites.top(GUILD, 5, READ_ALL)
     lines = text.splitlines()
     assert len(lines) == 3 and "⭐" in lines[0]
     assert lines[1] == f"1. **2** Two votes here. https://discord.com/channels/{GUILD}/{CHANNEL}/101"
     assert lines[2].startswith("2. **1** One vote here.")
     assert "No votes" not in text
-    assert len((await favourites.top(GUILD, 1)).splitlines()) == 2
+    assert len((await favourites.top(GUILD, 1, READ_ALL)).splitlines()) == 2
     for bad in (0, TOP_MAX + 1):
         with pytest.raises(FavouritesError, match=f"1 to {TOP_MAX}"):
-            await favourites.top(GUILD, bad)
+            await favourites.top(GUILD, bad, READ_ALL)
 
 
 async def test_top_fits_a_discord_message_with_long_quotes(favourites: Favourites, store: Store):
     for i in range(TOP_MAX):
         await post(store, 100 + i, f"{i} " + "very long words " * 120)
         await react(favourites, 100 + i, user=1)
-    text = await favourites.top(GUILD, TOP_MAX)
+    text = await favourites.top(GUILD, TOP_MAX, READ_ALL)
     assert len(text) <= 2000
     assert all("https://discord.com/channels/" in line for line in text.splitlines()[1:])
 
@@ -163,15 +201,34 @@ async def test_top_fits_a_discord_message_with_long_quotes(favourites: Favourite
 async def test_quoteinfo_shows_seed_settings_model_and_votes(favourites: Favourites, store: Store):
     quote_id = await post(store, 100, "Hey, the coffee.")
     await react(favourites, 100, user=1)
-    text = await favourites.info(100, GUILD, CHANNEL)
+    text = await favourites.info(100, GUILD, CHANNEL, READ_ALL)
     assert f"Quote #{quote_id}: 1 vote" in text
     assert 'Seed: "Hey,"' in text
     assert "temperature 0.7" in text and "up to 120 characters" in text and "--rng 42" in text
     assert "min_p 0.05" in text and "Model: default" in text and "ended by end" in text
     with pytest.raises(NotAQuoteError):
-        await favourites.info(999, GUILD, CHANNEL)  # not a quote
+        await favourites.info(999, GUILD, CHANNEL, READ_ALL)  # not a quote
     with pytest.raises(NotAQuoteError):
-        await favourites.info(100, GUILD + 1, CHANNEL)  # another server's quote: its seed stays there
+        await favourites.info(
+            100, GUILD + 1, CHANNEL, READ_ALL
+        )  # another server's quote: its seed stays there
+
+
+async def test_top_and_quoteinfo_escape_and_strip_what_they_echo(favourites: Favourites, store: Store):
+    hostile = "# Head [x](https://evil.example) **b**\u202e\u200b end"
+    quote_id = await store.add_quote(
+        guild_id=GUILD, channel_id=CHANNEL, requester_id=ASKER, seed=hostile, text=hostile + " more",
+        settings={}, model_version="default",
+    )  # fmt: skip
+    await store.set_quote_message(quote_id, CHANNEL, 100)
+    await react(favourites, 100, user=1)
+    shown = "\\# Head \\[x](https://evil.example) \\*\\*b\\*\\* end"
+    top = await favourites.top(GUILD, can_read=READ_ALL)
+    assert f"1. **1** {shown} more https://" in top
+    info = await favourites.info(100, GUILD, CHANNEL, READ_ALL)
+    assert f'Seed: "{shown}"' in info
+    for text in (top, info):
+        assert "\u202e" not in text and "\u200b" not in text and "\n# " not in text
 
 
 async def test_quoteinfo_in_a_direct_message_only_in_that_channel(favourites: Favourites, store: Store):
@@ -185,7 +242,7 @@ async def test_quoteinfo_in_a_direct_message_only_in_that_channel(favourites: Fa
 
 
 async def test_addquote_needs_permission(favourites: Favourites, store: Store):
-    with pytest.raises(NotAllowedError, match=ADD_QUOTE_ROLE):
+    with pytest.raises(NotAllowedError, match="quote-adder role"):
         await favourites.add_source_quote(GUILD, 1, "Mondays are a rumour.", allowed=False)
     assert await store.favoured_and_source_quotes(GUILD) == []
     reply = await favourites.add_source_quote(GUILD, 1, "  Mondays are a rumour. ", allowed=True)
@@ -216,9 +273,9 @@ async def test_forget_reports_counts_and_leaves_no_trace(favourites: Favourites,
         model_version="default",
     )
     await store.set_quote_message(unloved, CHANNEL, 302)
-    await react(favourites, 302, user=forgetful)
+    await store.add_vote(unloved, forgetful)  # own votes from before own stars were ignored
     other = await post(store, 301)
-    await react(favourites, 300, user=forgetful)
+    await store.add_vote(own, forgetful)
     await react(favourites, 301, user=forgetful)
     await react(favourites, 300, user=5)
     await favourites.add_source_quote(GUILD, forgetful, "A line only they wrote.", allowed=True)
@@ -237,3 +294,32 @@ async def test_forget_reports_counts_and_leaves_no_trace(favourites: Favourites,
     assert "removed" in Favourites.describe(kept)
     assert (await store.get_quote(other)).votes == 0
     assert "nothing to delete" in await favourites.forget(forgetful)
+
+
+async def test_quotes_of_a_channel_the_reader_cannot_read_are_not_shown(favourites: Favourites, store: Store):
+    public = await post(store, 100, "Said in the open.")
+    hidden = await store.add_quote(
+        guild_id=GUILD, channel_id=PRIVATE, requester_id=ASKER, seed="Staff", text="Staff only secret.",
+        settings={}, model_version="default",
+    )  # fmt: skip
+    await store.set_quote_message(hidden, PRIVATE, 200)
+    for voter in (1, 2):
+        await react(favourites, 200, user=voter)  # the private one is the most favoured
+    await react(favourites, 100, user=1)
+    # A member who cannot read the private channel: not listed, no link, and no quoteinfo (not even "yes").
+    top = await favourites.top(GUILD, 5, MEMBER_READS)
+    assert "Staff only" not in top and f"/{PRIVATE}/" not in top
+    assert top.splitlines()[1].startswith("1. **1** Said in the open.")
+    with pytest.raises(NotAQuoteError):
+        await favourites.info(200, GUILD, CHANNEL, MEMBER_READS)
+    assert "Quote #" in await favourites.info(100, GUILD, CHANNEL, MEMBER_READS)
+    # Who can read it sees it; a reader who can read nothing here (the console) sees no server quote.
+    assert "1. **2** Staff only secret." in await favourites.top(GUILD, 5, READ_ALL)
+    assert 'Seed: "Staff"' in await favourites.info(200, GUILD, PRIVATE, READ_ALL)
+    assert "Said in the open" not in await favourites.top(GUILD, 5)
+    with pytest.raises(NotAQuoteError):
+        await favourites.info(100, GUILD, CHANNEL)
+    # In a direct message (no guild), a server's quote is never shown, private or not.
+    with pytest.raises(NotAQuoteError):
+        await favourites.info(200, None, PRIVATE, READ_ALL)
+    assert public  # (stored)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import math
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from bot.errors import (
     ShuttingDownError,
     UnknownCharsError,
 )
+from bot.quotes.favourites import Favourites
 from bot.quotes.options import (
     CUT_MARK,
     DEFAULT_TEMPERATURE,
@@ -33,7 +35,7 @@ from bot.storage.store import Store
 from model.generate import STOP_END, STOP_LENGTH, Completion
 from model.sampling import SamplingConfig
 from model.vocab import UnknownPolicy
-from tests.helpers import write_quote
+from tests.helpers import cells_holding, write_quote
 
 
 class FakeClock:
@@ -129,6 +131,30 @@ def test_out_of_range_options_refused_by_name(raw: dict[str, str], option: str):
         parse_options(raw, 120)
     assert caught.value.option == option
     assert repr(next(iter(raw.values()))) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hey --" + "x" * 1950,  # an unknown option with a very long name
+        "Hey --temp " + "9" * 1950,  # a very long bad value
+        "Hey --len " + "\u202e" * 30 + "y" * 1950,
+        "Hey --temp 0.5 " + "-" * 1950,
+    ],
+)
+def test_errors_name_a_long_bad_option_briefly(service: QuoteService, text: str):
+    with pytest.raises(BadOptionError) as info:
+        service.parse(text)
+    message = str(info.value)
+    assert len(message) < 250 and "\u202e" not in message
+
+
+async def test_a_seed_of_many_unknown_characters_gets_a_short_answer(host: ModelHost):
+    service = QuoteService(host, max_seed_chars=2000, cooldown_seconds=0)
+    seed = "".join(chr(0x4E00 + i) for i in range(300))
+    with pytest.raises(UnknownCharsError) as info:
+        await write_quote(service, user_id=1, text=seed)
+    assert len(str(info.value)) < 350 and "300 different characters in all" in str(info.value)
 
 
 async def test_reply_starts_with_the_seed(service: QuoteService):
@@ -228,15 +254,61 @@ async def test_busy_says_so_and_refunds_the_cooldown(tiny_checkpoint: Path, cloc
         await host.close()
 
 
-def test_format_reply_fits_discord_and_marks_cut_quotes():
+def test_format_reply_fits_discord_and_marks_cut_quotes(service: QuoteService):
     long = Completion(seed="a", text="a" + "b" * 2500, stopped=STOP_LENGTH)
-    reply = QuoteService.format_reply("A", long)
+    reply = service.format_reply("A", long)
     assert len(reply) == DISCORD_MESSAGE_LIMIT and reply.startswith("Ab") and reply.endswith(CUT_MARK)
     ended = Completion(seed="Hi", text="Hi there.", stopped=STOP_END)
-    assert QuoteService.format_reply("Hi", ended) == "Hi there."
+    assert service.format_reply("Hi", ended) == "Hi there."
     cut = Completion(seed="Hi", text="Hi there ", stopped=STOP_LENGTH)
-    assert QuoteService.format_reply("Hi", cut) == "Hi there" + CUT_MARK
-    assert "nothing to say" in QuoteService.format_reply("", Completion(seed="", text="", stopped=STOP_END))
+    assert service.format_reply("Hi", cut) == "Hi there" + CUT_MARK
+    assert "nothing to say" in service.format_reply("", Completion(seed="", text="", stopped=STOP_END))
+    hidden = Completion(seed="\u200b", text="\u200b\u202e", stopped=STOP_END)
+    assert "nothing to say" in service.format_reply("\u200b", hidden)  # only invisible characters
+
+
+HOSTILE = [
+    ("# Big heading", "\\# Big heading"),
+    ("[free nitro](https://evil.example/x)", "\\[free nitro](https://evil.example/x)"),
+    ("```py\nopen fence", "\\`\\`\\`py\nopen fence"),
+    (
+        "**bold** ||spoiler|| ~~gone~~ __under__",
+        "\\*\\*bold\\*\\* \\|\\|spoiler\\|\\| \\~\\~gone\\~\\~ \\_\\_under\\_\\_",
+    ),
+    ("> quoted\n- listed", "\\> quoted\n\\- listed"),
+    ("abc\u202edef\u200bghi\u2066jkl\x1b[31mred\x00\tend", "abcdefghijkl[31mredend"),
+]
+
+
+@pytest.mark.parametrize(("typed", "shown"), HOSTILE)
+def test_echoed_seed_and_generated_text_are_escaped_and_stripped(
+    service: QuoteService, typed: str, shown: str
+):
+    # As the seed (echoed) and as generated text (the model may write anything its vocabulary holds).
+    assert service.format_reply(typed, Completion(seed=typed, text=typed, stopped=STOP_END)) == shown
+    written = Completion(seed="", text=typed, stopped=STOP_END)
+    assert service.format_reply("", written) == shown
+    # Newlines stay; a link outside a mask is left whole so it still works.
+    plain = Completion(seed="", text="a_b\nsee https://example.com/a_b", stopped=STOP_END)
+    assert service.format_reply("", plain) == "a\\_b\nsee https://example.com/a_b"
+
+
+def test_the_console_strips_but_does_not_escape(host: ModelHost):
+    console = QuoteService(host, markdown=False)
+    typed = "# **Hi**\u202e there"
+    assert (
+        console.format_reply(typed, Completion(seed=typed, text=typed, stopped=STOP_END)) == "# **Hi** there"
+    )
+
+
+def test_escaping_agrees_with_discord_py():
+    import discord.utils
+
+    from bot.quotes.safe_text import escape_markdown
+
+    samples = [t for t, _ in HOSTILE] + ["a_b https://x.com/a_b*c <https://y.org/_> `x` \\ ###h", "-a\n  - b"]
+    for text in samples:
+        assert escape_markdown(text) == discord.utils.escape_markdown(text), text
 
 
 def test_fit_message():
@@ -355,3 +427,24 @@ async def test_a_busy_store_still_returns_the_quote_and_logs_the_loss(
 async def test_without_a_store_quotes_are_not_stored(host: ModelHost):
     result = await write_quote(QuoteService(host, cooldown_seconds=0), user_id=3, text="Hi")
     assert result.quote_id is None and result.settings["rng_seed"] >= 0
+
+
+async def test_forgetme_covers_a_quote_still_being_written(host: ModelHost, store: Store, tmp_path: Path):
+    service = QuoteService(host, cooldown_seconds=0, store=store)
+    gate = threading.Event()
+    host._executor.submit(gate.wait)  # the model is busy elsewhere: the quote stays in flight
+    try:
+        task = asyncio.create_task(
+            write_quote(service, user_id=3, text="My secret", guild_id=1, channel_id=2)
+        )
+        other = asyncio.create_task(write_quote(service, user_id=4, text="Hey", guild_id=1, channel_id=2))
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        await Favourites(store).forget(3)  # !forgetme, while the quote is being written
+    finally:
+        gate.set()
+    result, kept = await task, await other
+    assert result.reply.startswith("My secret")  # the requester still gets the reply...
+    assert result.quote_id is None  # ...but nothing of it is stored
+    assert cells_holding(store.path, 3) == [] and cells_holding(store.path, "My secret") == []
+    assert kept.quote_id is not None  # another member's quote of the same moment is stored as usual

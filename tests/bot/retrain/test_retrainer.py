@@ -8,8 +8,10 @@ partial file behind.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -204,6 +206,33 @@ async def test_a_child_killed_mid_run_fails_the_run_and_leaves_nothing(store, bo
     done = await host.complete(GenerationRequest(seed="Hey,", max_chars=30, rng_seed=1))
     assert done.text.startswith("Hey,")
     assert retrainer.active(GUILD) is None  # and a new run may start
+
+
+async def test_a_failed_child_shows_members_no_path_or_stderr(
+    store, bot_parts, base_checkpoint, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    # A "python" that fails as a training process does: a traceback and an error line naming files.
+    secret = tmp_path / "operator-home" / "models" / "base.pt"
+    failing = tmp_path / "failing-python"
+    failing.write_text(
+        "#!/bin/sh\n"
+        f"echo 'Traceback (most recent call last):\n  File \"{secret.parent}/x.py\", line 1' >&2\n"
+        f"echo 'error: {secret}: the file is truncated or damaged' >&2\n"
+        "exit 2\n"
+    )
+    failing.chmod(0o755)
+    retrainer = make_retrainer(store, bot_parts, base_checkpoint, python=str(failing))
+    with caplog.at_level(logging.ERROR, logger="bot.retrain.retrainer"):
+        handle = await retrainer.start(GUILD, requested_by=ADMIN, channel_id=5)
+        final = await asyncio.wait_for(handle.task, 30)
+    assert final.phase == "failed" and "the training process stopped (exit status 2" in final.text
+    _host, versions, _guild_models = bot_parts
+    stored = (await versions.run(handle.run.id)).detail  # what !retrain status shows later
+    for text in (final.text, stored):
+        assert "operator-home" not in text and "Traceback" not in text and "truncated" not in text
+    (error_id,) = re.findall(r"error id `([0-9a-f]+)`", final.text)
+    (logged,) = [r.getMessage() for r in caplog.records if error_id in r.getMessage()]
+    assert str(secret) in logged and "Traceback" in logged
 
 
 @pytest.mark.slow

@@ -3,12 +3,15 @@ back."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+import threading
 from pathlib import Path
 
 import pytest
 
-from bot.errors import UnknownCharsError
+from bot.errors import BusyError, UnknownCharsError
 from bot.quotes.service import QuoteService
 from bot.retrain.texts import model_text
 from bot.serving.guild_models import GuildModels
@@ -71,6 +74,11 @@ async def test_a_corrupt_current_version_is_refused_and_its_parent_serves(
     assert sum("refused at load" in r.getMessage() for r in caplog.records) == 1
     text = model_text(await guild_models.serving(GUILD), None, "default.pt")
     assert "version 1" in text and "Version 2 could not be loaded" in text
+    # Members read a reason and an error id; the path (and the library's words) only the log.
+    assert str(path) not in text and str(path.parent) not in text and "guild-" not in text
+    (error_id,) = re.findall(r"error id `([0-9a-f]+)`", text)
+    (logged,) = [r.getMessage() for r in caplog.records if error_id in r.getMessage()]
+    assert str(path) in logged
 
 
 async def test_every_version_bad_means_the_bundled_model(parts, sample_vocab):
@@ -79,7 +87,8 @@ async def test_every_version_bad_means_the_bundled_model(parts, sample_vocab):
     versions.file_of(v1).unlink()  # a missing file is refused like a damaged one
     serving = await guild_models.serving(GUILD)
     assert serving.version is None and serving.model_id == DEFAULT_MODEL_ID
-    assert "no such checkpoint file" in serving.skipped[0][1]
+    why = serving.skipped[0][1]
+    assert "its file is missing" in why and "error id" in why and str(versions.models_dir) not in why
 
 
 async def test_activate_follows_a_rollback_and_a_new_promotion(parts, sample_vocab):
@@ -97,3 +106,21 @@ async def test_model_text_for_the_bundled_model(parts):
     _versions, _host, guild_models = parts
     text = model_text(await guild_models.serving(GUILD), None, "default.pt")
     assert "bundled model (default.pt)" in text and "no retrain" in text
+
+
+async def test_requests_waiting_for_a_server_model_to_load_count_against_the_queue(parts, sample_vocab):
+    versions, host, guild_models = parts
+    await add_version(versions, sample_vocab, 1, None, seed=1)
+    host.queue_size = 2  # a small queue; the server's model is not loaded yet
+    gate = threading.Event()
+    host._executor.submit(gate.wait)  # the executor is busy: the load waits
+    try:
+        waiting = [asyncio.create_task(guild_models.model_id(GUILD)) for _ in range(5)]
+        await asyncio.sleep(0.05)
+        assert host.waiting == 2
+    finally:
+        gate.set()
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert outcomes.count("version-1") == 2 and sum(isinstance(o, BusyError) for o in outcomes) == 3
+    # !model (not a request) is never refused as busy.
+    assert (await guild_models.serving(GUILD)).model_id == "version-1"

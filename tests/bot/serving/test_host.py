@@ -14,7 +14,7 @@ from bot.errors import BusyError, ShuttingDownError
 from bot.serving.host import GenerationRequest, ModelHost, default_threads
 from bot.settings import load_settings
 from model.checkpoint import CheckpointError, save_checkpoint
-from model.generate import STOP_END, STOP_LENGTH, STOP_LOOP
+from model.generate import STOP_END, STOP_LENGTH, STOP_LOOP, Completion
 from model.sampling import SamplingConfig
 from model.vocab import EOS_ID, UnknownCharactersError
 from tests.helpers import make_tiny_model
@@ -460,3 +460,34 @@ def test_max_models_comes_from_the_settings(tiny_checkpoint: Path):
     assert ModelHost.from_settings(settings).max_models == 3
     with pytest.raises(ValueError, match="max_models"):
         ModelHost(tiny_checkpoint, max_models=0)
+
+
+async def test_requests_held_for_loading_server_models_count_against_the_queue(
+    make_host, tmp_path: Path, sample_vocab
+):
+    # Ten servers with cold models and a queue of 3: while the models load, at most 3 requests wait.
+    host = await make_host(queue_size=3, batch_size=1, max_models=10)
+    paths = [server_checkpoint(tmp_path, sample_vocab, f"g{i}", seed=i) for i in range(10)]
+    gate = threading.Event()
+    host._executor.submit(gate.wait)  # the executor is busy: every load waits
+
+    async def ask(i: int) -> Completion:
+        model_id = await host.use(f"g{i}", paths[i], hold=True)  # what GuildModels does for a request
+        return await host.complete(GenerationRequest(seed="Hey", max_chars=20, rng_seed=i, model_id=model_id))
+
+    tasks = [asyncio.create_task(ask(i)) for i in range(10)]
+    # ...and three plain requests for the default model, which wait in the same bound.
+    tasks += [
+        asyncio.create_task(host.complete(GenerationRequest(seed="Hey", max_chars=20))) for _ in range(3)
+    ]
+    try:
+        await asyncio.sleep(0.05)
+        assert host.waiting <= 3
+    finally:
+        gate.set()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    served = [o for o in outcomes if isinstance(o, Completion)]
+    busy = [o for o in outcomes if isinstance(o, BusyError)]
+    assert len(served) == 3 and len(busy) == 10, outcomes
+    # An admin's load (no request waiting on it) is never refused as busy.
+    assert await host.use("g9", paths[9]) == "g9"

@@ -103,10 +103,24 @@ async def _check_v3(store: Store) -> None:
                               "FROM schedules") == [(1, 20, "Hey,", "Europe/Paris", 1)]  # fmt: skip
 
 
+async def _seed_v4(db: aiosqlite.Connection) -> None:
+    await db.execute(
+        "INSERT INTO guild_settings (guild_id, favourite_emoji, adder_role_id, updated_at) "
+        "VALUES (11, '⭐', 77, ?)",
+        ("2026-03-04T05:06:07+00:00",),
+    )
+
+
+async def _check_v4(store: Store) -> None:
+    assert await store.get_adder_role(11) == 77
+    assert await store.get_adder_role(10) is None  # a guild of an older version: no role chosen
+
+
 FIXTURES: dict[int, tuple[Seeder, Checker]] = {
     1: (_seed_v1, _check_v1),
     2: (_seed_v2, _check_v2),
     3: (_seed_v3, _check_v3),
+    4: (_seed_v4, _check_v4),
 }
 
 

@@ -191,10 +191,10 @@ async def test_source_quotes_are_trimmed_and_checked(store: Store) -> None:
 async def test_favoured_and_source_quotes_filter_by_guild_and_votes(store: Store) -> None:
     one, two, none = [await add(store, text=f"q{i}") for i in range(3)]
     far = await add(store, guild_id=OTHER_GUILD, text="far away")
-    for user in (1, 2):
+    for user in (2, 3):  # not 1: the requester's own vote would not count
         await store.add_vote(two, user)
-    await store.add_vote(one, 1)
-    await store.add_vote(far, 1)
+    await store.add_vote(one, 2)
+    await store.add_vote(far, 2)
     source = await store.add_source_quote(GUILD, 9, "added by hand")
     rows = await store.favoured_and_source_quotes(GUILD)
     assert [(r.kind, r.id, r.votes) for r in rows] == [
@@ -301,6 +301,20 @@ async def test_forget_user_leaves_nothing_of_them_behind(store: Store, db_path: 
         kept_source
     ]
     assert (await store.forget_user(FORGOTTEN)).total == 0
+
+
+async def test_a_quote_asked_for_before_forget_and_arriving_after_it_is_not_stored(
+    store: Store, db_path: Path
+) -> None:
+    asked = time.monotonic()  # the request began (the model is still writing it)
+    await store.forget_user(FORGOTTEN)  # then the requester asks to be forgotten
+    late = await add(store, requester=FORGOTTEN, seed="My secret", text="My secret, late", asked_at=asked)
+    assert late is None
+    assert cells_mentioning(db_path, "My secret") == [] and cells_mentioning(db_path, str(FORGOTTEN)) == []
+    # Someone else's request of the same moment is stored, and so is the user's next request.
+    assert await add(store, requester=2, seed="Hey,", asked_at=asked) is not None
+    again = await add(store, requester=FORGOTTEN, seed="New", text="New start", asked_at=time.monotonic())
+    assert again is not None and (await store.get_quote(again)).requester_id == FORGOTTEN  # type: ignore[union-attr]
 
 
 # -- locks, bad files, hostile text --

@@ -4,6 +4,7 @@ file."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -116,3 +117,41 @@ def test_export_refuses_bad_input_by_name(db_path: Path, tmp_path: Path) -> None
         export_jsonl(db_path, tmp_path / "no" / "such.jsonl")
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_export_never_writes_through_a_file_planted_at_a_guessable_name(
+    db_path: Path, tmp_path: Path
+) -> None:
+    # Someone who can write to the output folder plants links at every name a predictable temporary
+    # file could have (this process's id, and its neighbours'); the export must not write through them.
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out.jsonl"
+    for pid in range(max(1, os.getpid() - 5), os.getpid() + 6):
+        (tmp_path / f".{out.name}.{pid}.tmp").symlink_to(victim)
+    assert export_jsonl(db_path, out, guild=GUILD) == 4
+    assert victim.read_text() == "precious"
+    assert not out.is_symlink() and lines(out)[0]["kind"] == "favoured"
+
+
+def test_export_syncs_its_file_to_disk_before_the_rename(
+    db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.jsonl"
+    synced: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd") else "?")
+        real_fsync(fd)
+
+    def replace(src, dst) -> None:
+        assert synced, "renamed before the data reached the disk"
+        synced.append(f"rename {Path(src).name}")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    export_jsonl(db_path, out)
+    assert synced[-1].startswith(f"rename .{out.name}.") and synced[-1].endswith(".tmp")
+    assert lines(out)
