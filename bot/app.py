@@ -27,6 +27,8 @@ from discord.ext import commands
 from bot.cogs import EXTENSIONS
 from bot.cogs import reply as reply_to
 from bot.errors import QuotebotError, log_unexpected
+from bot.log_context import bind_log_fields
+from bot.ops.health import HealthServer
 from bot.quotes.service import QuoteService
 from bot.retrain.retrainer import RetrainConfig, Retrainer
 from bot.serving.guild_models import GuildModels
@@ -35,7 +37,6 @@ from bot.settings import Settings
 from bot.storage.model_versions import ModelVersions
 from bot.storage.store import Store
 
-CLOSE_TIMEOUT = 30.0  # seconds close() waits for replies in flight
 _log = logging.getLogger(__name__)
 
 
@@ -76,6 +77,13 @@ def friendly_error(error: BaseException, prefix: str = "!") -> str | None:
     return None
 
 
+async def bind_command_context(ctx: commands.Context) -> None:
+    """The guild and command of this request, on every log line written while it runs (JSON logs)."""
+    bind_log_fields(
+        guild_id=ctx.guild.id if ctx.guild else None, command=ctx.command and ctx.command.qualified_name
+    )
+
+
 class QuoteBotMixin:
     """What both bot classes add to discord.py: the model host, the service, errors and shutdown."""
 
@@ -85,6 +93,7 @@ class QuoteBotMixin:
         self.store: Store | None = None
         self.service: QuoteService | None = None
         self.retrainer: Retrainer | None = None
+        self.health: HealthServer | None = None
         self._shutdown: asyncio.Task[None] | None = None
         # quotebot has no voice features: skip discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = False
@@ -96,6 +105,7 @@ class QuoteBotMixin:
             owner_ids=set(settings.owner_ids) or None,
             **options,
         )
+        self.before_invoke(bind_command_context)  # type: ignore[attr-defined]
 
     async def login(self, token: str) -> None:
         configure_endpoints(self.settings)
@@ -103,6 +113,9 @@ class QuoteBotMixin:
 
     async def setup_hook(self) -> None:
         settings = self.settings
+        if settings.health_port is not None:  # first: while the rest starts, /healthz answers 503
+            self.health = HealthServer.for_bot(self, settings.health_host, settings.health_port)
+            await self.health.start()
         self.store = await Store.open(settings.db_path)  # migrates the schema to the latest version
         self.host = ModelHost.from_settings(settings)
         await self.host.start()  # the checkpoint loads in the host's executor, off the event loop
@@ -125,6 +138,7 @@ class QuoteBotMixin:
         """The one error handler: typed errors become friendly replies, bugs get an id."""
         if isinstance(error, commands.CommandNotFound):
             return  # "!" followed by anything else is ordinary chat
+        await bind_command_context(ctx)  # a check may fail before the before-invoke hook ran
         text = friendly_error(error, self.settings.command_prefix)
         if text is None:
             error_id = log_unexpected(_log, unwrap(error), f"command {ctx.command}")
@@ -141,13 +155,16 @@ class QuoteBotMixin:
         await asyncio.shield(self._shutdown)
 
     async def _shut_down(self) -> None:
-        if self.service is not None and not await self.service.close(CLOSE_TIMEOUT):
+        timeout = self.settings.shutdown_timeout_seconds
+        if self.service is not None and not await self.service.close(timeout):
             _log.warning("closing with %d quotes still in flight", self.service.in_flight)
         if self.host is not None:
             await self.host.close()
         if self.store is not None:
             await self.store.close()  # aiosqlite's thread would otherwise keep the process alive
         await super().close()  # type: ignore[misc]
+        if self.health is not None:
+            await self.health.stop()
 
 
 class QuoteBot(QuoteBotMixin, commands.Bot):

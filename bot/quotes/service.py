@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import BadOptionError, CooldownError, SeedTooLongError, ShuttingDownError, UnknownCharsError
+from bot.ops import metrics
 from bot.quotes.options import (
     CUT_MARK,
     DEFAULT_TEMPERATURE,
@@ -198,8 +199,14 @@ class QuoteService:
     async def write(self, request: QuoteRequest, *, remember: bool = True) -> QuoteResult:
         """Write one quote: validate, apply the requester's cooldown, complete the seed, and (``remember``)
         store it. A scheduled post passes ``remember=False``: its store records it with the next run."""
-        async with self.track():
-            return await self._write(request, remember)
+        try:
+            async with self.track():
+                result = await self._write(request, remember)
+        except Exception as exc:
+            metrics.quote_refused(exc)
+            raise
+        metrics.QUOTES_SERVED.inc()
+        return result
 
     async def _write(self, request: QuoteRequest, remember: bool) -> QuoteResult:
         seed, options, user_id = request.seed, request.options, request.user_id
