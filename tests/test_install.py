@@ -9,49 +9,24 @@ model) comes only from the wheel, which the first test checks.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import site
 import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import REPO
+from tests.packaging import clean_env, copy_tree, fresh_venv, pip_into
 
 pytestmark = pytest.mark.slow
-
-# What a clone holds that a build must not depend on (caches, local runs, the developer's venv).
-SKIP_AT_ROOT = {".venv", ".git", "build", "runs", "scratch", "models", ".pytest_cache", ".ruff_cache"}
-SKIP_ANYWHERE = {"__pycache__", "quotebot.egg-info"}
-
-
-def copy_sources(dest: Path) -> Path:
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        skip = {n for n in names if n in SKIP_ANYWHERE or n.endswith((".db", ".pyc"))}
-        if Path(folder) == REPO:
-            skip |= {n for n in names if n in SKIP_AT_ROOT or n == ".env"}
-        return skip
-
-    shutil.copytree(REPO, dest, ignore=ignore)
-    return dest
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The caller's environment without anything that points back at the repository or a token."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("DISCORD_")}
-    env.update({"DEVICE": "cpu", "OMP_NUM_THREADS": "1", **extra})
-    return env
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """The ``bin`` folder of a fresh venv holding only the wheel (dependencies borrowed from here)."""
     root = tmp_path_factory.mktemp("install")
-    source = copy_sources(root / "src")
+    source = copy_tree(REPO, root / "src")
     wheels = root / "wheels"
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index"]
     subprocess.run([*build, "-q", "-w", str(wheels), str(source)], check=True, capture_output=True)
@@ -60,19 +35,9 @@ def installed(tmp_path_factory) -> Path:
     assert "quotebot_data/models/default.pt" in names and "quotebot_data/sample_quotes.txt" in names
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
 
-    venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
-    # Borrow the dependencies: this environment's site-packages, after the venv's own (so the wheel wins).
-    borrowed = [sysconfig.get_path("purelib"), *site.getsitepackages()]
-    Path(purelib, "borrowed-deps.pth").write_text("\n".join(dict.fromkeys(borrowed)) + "\n")
-    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index"]
-    subprocess.run([*install, "-q", str(wheel)], check=True, capture_output=True)
-    return venv / "bin"
+    venv_bin = fresh_venv(root / "venv")
+    subprocess.run([*pip_into(venv_bin), "-q", str(wheel)], check=True, capture_output=True)
+    return venv_bin
 
 
 @pytest.fixture
