@@ -22,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.discord.test_health import free_port
 from tests.discord_server import DiscordServer
-from tests.helpers import REPO
+from tests.helpers import REPO, free_port
 from tests.packaging import clean_env, copy_tree, fresh_venv, pip_into
 
 pytestmark = [pytest.mark.slow, pytest.mark.discord]

@@ -4,7 +4,6 @@ ready, 200 after; the quotebot_* series move when a quote is served and when one
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import aiohttp
@@ -14,14 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.app import create_bot
 from tests.discord.helpers import ask, bot_settings
 from tests.discord_server import DiscordServer
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.discord
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def get(session: aiohttp.ClientSession, url: str, timeout: float = 15.0) -> tuple[int, str]:
