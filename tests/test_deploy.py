@@ -85,6 +85,16 @@ def test_the_dockerfile_says_what_a_deployment_needs():
     assert each(final, "STOPSIGNAL") == ["SIGTERM"]
 
 
+def test_the_build_context_is_only_what_the_image_copies():
+    lines = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    rules = [line for line in lines if line and not line.startswith("#")]
+    assert rules[0] == "*"  # everything out (.env, .venv, .git, databases, models), then back in:
+    allowed = {rule.removeprefix("!").rstrip("/") for rule in rules if rule.startswith("!")}
+    build, _final = STAGES
+    copied = {source for copy in each(build, "COPY") for source in copy.split()[:-1]}
+    assert allowed == copied
+
+
 def test_hadolint_finds_nothing():
     hadolint = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
     if hadolint is None:
