@@ -32,6 +32,7 @@ import discord
 
 from bot.console import run_console
 from bot.logging_setup import setup_logging
+from bot.ops.health import HealthServerError
 from bot.ops.shutdown import CLOSE_GRACE_S, ShutdownGuard
 from bot.settings import Settings, SettingsError, load_settings
 from bot.storage.migrations import MigrationError
@@ -111,7 +112,7 @@ def run(main: Coroutine[Any, Any, int], settings: Settings) -> int:
         return asyncio.run(main)
     except KeyboardInterrupt:
         return 0
-    except (CheckpointError, DeviceError, StoreError, MigrationError) as exc:
+    except (CheckpointError, DeviceError, StoreError, MigrationError, HealthServerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except discord.LoginFailure:

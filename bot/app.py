@@ -79,9 +79,8 @@ def friendly_error(error: BaseException, prefix: str = "!") -> str | None:
 
 async def bind_command_context(ctx: commands.Context) -> None:
     """The guild and command of this request, on every log line written while it runs (JSON logs)."""
-    bind_log_fields(
-        guild_id=ctx.guild.id if ctx.guild else None, command=ctx.command and ctx.command.qualified_name
-    )
+    command = ctx.command.qualified_name if ctx.command else None
+    bind_log_fields(guild_id=ctx.guild.id if ctx.guild else None, command=command)
 
 
 class QuoteBotMixin:

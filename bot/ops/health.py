@@ -30,6 +30,10 @@ Problems = Callable[[], Awaitable[list[str]]]
 _log = logging.getLogger(__name__)
 
 
+class HealthServerError(Exception):
+    """The endpoint cannot listen where the settings say (the port is taken, the address is not ours)."""
+
+
 class LoopLag:
     """How late the event loop wakes from a short sleep: a blocked loop shows here first."""
 
@@ -133,7 +137,13 @@ class HealthServer:
     async def start(self) -> None:
         runner = web.AppRunner(self.app(), access_log=None)  # a scrape every few seconds is not news
         await runner.setup()
-        await web.TCPSite(runner, self.host, self.port).start()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise HealthServerError(
+                f"HEALTH_HOST/HEALTH_PORT: cannot listen on {self.host}:{self.port} ({exc.strerror or exc})"
+            ) from None
         self._runner = runner
         if self.lag is not None:
             self.lag.start()

@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from bot.app import create_bot
-from bot.ops.health import HealthServer, LoopLag, bot_problems
+from bot.ops.health import HealthServer, HealthServerError, LoopLag, bot_problems
 from bot.ops.metrics import LiveReadings
 from bot.settings import load_settings
 from bot.storage.store import Store
@@ -63,3 +64,16 @@ async def test_loop_lag_sees_a_blocked_loop():
     blocked = lag.read()
     await lag.stop()
     assert quiet < 0.1 and blocked >= 0.2
+
+
+async def test_a_taken_port_is_a_clear_configuration_error():
+    port = free_port()
+    first = HealthServer("127.0.0.1", port, bot_problems, LiveReadings)
+    await first.start()
+    try:
+        with pytest.raises(
+            HealthServerError, match=f"HEALTH_HOST/HEALTH_PORT: cannot listen on 127.0.0.1:{port}"
+        ):
+            await HealthServer("127.0.0.1", port, bot_problems, LiveReadings).start()
+    finally:
+        await first.stop()
