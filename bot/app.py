@@ -154,11 +154,12 @@ class QuoteBotMixin:
         await asyncio.shield(self._shutdown)
 
     async def _shut_down(self) -> None:
-        timeout = self.settings.shutdown_timeout_seconds
-        if self.service is not None and not await self.service.close(timeout):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_timeout_seconds  # for replies in flight, in all
+        if self.service is not None and not await self.service.close(deadline - loop.time()):
             _log.warning("closing with %d quotes still in flight", self.service.in_flight)
-        if self.host is not None:
-            await self.host.close()
+        if self.host is not None:  # what is still queued gets what is left, then "shutting down"
+            await self.host.close(max(0.0, deadline - loop.time()))
         if self.store is not None:
             await self.store.close()  # aiosqlite's thread would otherwise keep the process alive
         await super().close()  # type: ignore[misc]
