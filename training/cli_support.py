@@ -20,11 +20,14 @@ SOURCE_ROOT = DATA_DIR.parent
 
 def repo_relative(path: str | Path) -> str:
     """How a checkpoint names a corpus, so the name travels: ``data/...`` for a bundled file (found in
-    any install), else relative to the source root (``../shared/data/x.txt``)."""
+    any install), relative to the source root for a file beside it (``../shared/data/x.txt`` from a
+    clone), else the absolute path (a wheel's source root is ``site-packages``, no place for a corpus)."""
     resolved = Path(path).resolve()
     if resolved.is_relative_to(DATA_DIR):
         return str(Path("data") / resolved.relative_to(DATA_DIR))
-    return os.path.relpath(resolved, SOURCE_ROOT)
+    if resolved.is_relative_to(SOURCE_ROOT.parent):
+        return os.path.relpath(resolved, SOURCE_ROOT)
+    return str(resolved)
 
 
 def resolve_recorded(name: str) -> Path:
