@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.serving.host import GenerationRequest, ModelHost
+from model.bundled import SAMPLE_CORPUS
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
 from model.device import resolve_device
 from model.generate import Generator
@@ -110,7 +111,7 @@ def main() -> None:
     check("a CUDA-saved checkpoint loads on the CPU with equal weights", same and on_cpu.device.type == "cpu")
     saved.unlink()
 
-    corpus = Path(__file__).resolve().parent.parent / "data" / "sample_quotes.txt"
+    corpus = SAMPLE_CORPUS
     minutes = str(args.train_seconds / 60)
     command = [sys.executable, "-m", "training", "train", "--corpus", str(corpus), "--device", "cuda",
                "--hidden", "512", "--layers", "2", "--minutes", minutes, "--eval-every", "50",

@@ -45,6 +45,7 @@ from model.best_of import complete_best_of, repeated_ngram_share  # noqa: E402
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from model.generate import STOP_END, Completion, Generator, GreedyDecoder  # noqa: E402
 from model.sampling import SamplingConfig, SamplingDecoder, derive_seed  # noqa: E402
+from training.cli_support import resolve_recorded  # noqa: E402
 from training.corpus import load_quotes, split_quotes  # noqa: E402
 from training.loops import LOOP, OPENERS, is_loop, make_seeds  # noqa: E402, F401 (one loop test: see training/loops.py)
 
@@ -139,7 +140,7 @@ def corpus_split(args: argparse.Namespace, metadata: dict) -> tuple[list[str], l
     path = args.corpus or metadata.get("corpus")
     if not path:
         raise SystemExit("error: the checkpoint names no corpus; pass --corpus PATH (and --format)")
-    path = (Path(path) if args.corpus or Path(path).is_absolute() else REPO / path).resolve()
+    path = (Path(path) if args.corpus else resolve_recorded(path)).resolve()
     fmt = args.format or (None if args.corpus else metadata.get("corpus_format"))
     speaker = args.speaker or (None if args.corpus else metadata.get("corpus_speaker"))
     fraction = args.val_fraction if args.val_fraction is not None else metadata.get("val_fraction", 0.1)

@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from model.bundled import SAMPLE_CORPUS
 from model.network import CharLSTM, ModelConfig
 from model.vocab import Vocab
 from training.batching import encode_quotes
@@ -82,7 +83,7 @@ def naive_validation(model: CharLSTM, val_stream: list[int], batch: int = 64) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = SHAKESPEARE if SHAKESPEARE.is_file() else REPO / "data" / "sample_quotes.txt"
+    default = SHAKESPEARE if SHAKESPEARE.is_file() else SAMPLE_CORPUS
     parser.add_argument("--corpus", default=str(default))
     parser.add_argument("--format", default=None)
     parser.add_argument("--speaker", default=None)

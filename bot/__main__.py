@@ -6,8 +6,12 @@
     printf '!quote Hey,\\n' | python -m bot --console
     python -m bot export --db quotebot.db --out favoured.jsonl   # the stored quotes a retrain learns from
 
-Exit status: 0 after a clean stop (end of input, quit, Ctrl-C, SIGTERM); 1 when Discord refuses
-the bot (wrong token, missing intent) or cannot be reached; 2 for wrong settings or a bad model file.
+Installed, ``quotebot`` is the same command (``quotebot --console``, ``quotebot --sync``).
+
+Exit status: 0 after a clean stop (end of input, quit, Ctrl-C, SIGTERM); 2 for configuration a restart
+cannot fix (wrong settings, a bad model or database file, a token Discord refuses, a missing intent);
+1 for any other failure (Discord unreachable, a shutdown cut short by a second SIGTERM or by
+``SHUTDOWN_TIMEOUT_SECONDS``), which a supervisor may retry.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -27,6 +32,8 @@ import discord
 
 from bot.console import run_console
 from bot.logging_setup import setup_logging
+from bot.ops.health import HealthServerError
+from bot.ops.shutdown import CLOSE_GRACE_S, ShutdownGuard
 from bot.settings import Settings, SettingsError, load_settings
 from bot.storage.migrations import MigrationError
 from bot.storage.records import StoreError
@@ -37,7 +44,8 @@ _log = logging.getLogger("bot")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__.splitlines()[0])
+    prog = "quotebot" if Path(sys.argv[0]).name == "quotebot" else "python -m bot"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--console", action="store_true", help="read commands from standard input")
     parser.add_argument("--sync", action="store_true", help="publish the slash commands on start")
     parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
@@ -67,8 +75,11 @@ async def run_bot(settings: Settings) -> int:
     assert settings.token is not None
     bot = create_bot(settings)
     closing: set[asyncio.Task[None]] = set()
+    guard = ShutdownGuard(settings.shutdown_timeout_seconds + CLOSE_GRACE_S)
 
     def stop(name: str) -> None:
+        if not guard.first(name):
+            return
         _log.info("received %s; finishing replies in flight, then closing", name)
         task = asyncio.create_task(bot.close())
         closing.add(task)  # a reference, so the task is not collected mid-way
@@ -78,6 +89,7 @@ async def run_bot(settings: Settings) -> int:
         async with bot:
             await bot.start(settings.token.get())
     finally:
+        guard.cancel()
         remove()
     return 0
 
@@ -100,7 +112,7 @@ def run(main: Coroutine[Any, Any, int], settings: Settings) -> int:
         return asyncio.run(main)
     except KeyboardInterrupt:
         return 0
-    except (CheckpointError, DeviceError, StoreError, MigrationError) as exc:
+    except (CheckpointError, DeviceError, StoreError, MigrationError, HealthServerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except discord.LoginFailure:
@@ -109,14 +121,14 @@ def run(main: Coroutine[Any, Any, int], settings: Settings) -> int:
             "from the developer portal: your application -> Bot -> Reset Token.",
             file=sys.stderr,
         )
-        return 1
+        return 2
     except discord.PrivilegedIntentsRequired:
         print(
             "error: the Message Content intent is not enabled for this bot. Turn on 'Message Content "
             "Intent' in the developer portal: your application -> Bot -> Privileged Gateway Intents.",
             file=sys.stderr,
         )
-        return 1
+        return 2
     except (aiohttp.ClientConnectionError, discord.GatewayNotFound) as exc:
         print(
             f"error: cannot reach Discord at {settings.api_base} / {settings.gateway_url}: {exc}",
@@ -139,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.sync:
         settings = dataclasses.replace(settings, sync_commands=True)
-    setup_logging(settings.log_level, secrets=[settings.token])
+    setup_logging(settings.log_level, secrets=[settings.token], fmt=settings.log_format)
     if args.console or not settings.has_token:
         if not args.console:
             print(

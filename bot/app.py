@@ -27,6 +27,8 @@ from discord.ext import commands
 from bot.cogs import EXTENSIONS
 from bot.cogs import reply as reply_to
 from bot.cogs.replies import QuoteTree, error_text, friendly_error, unwrap
+from bot.log_context import bind_log_fields
+from bot.ops.health import HealthServer
 from bot.quotes.service import QuoteService
 from bot.retrain.retrainer import RetrainConfig, Retrainer
 from bot.serving.guild_models import GuildModels
@@ -36,7 +38,6 @@ from bot.storage.model_versions import ModelVersions
 from bot.storage.store import Store
 
 __all__ = ["QuoteBot", "ShardedQuoteBot", "create_bot", "friendly_error", "make_intents", "unwrap"]
-CLOSE_TIMEOUT = 30.0  # seconds close() waits for replies in flight
 _log = logging.getLogger(__name__)
 
 
@@ -55,6 +56,12 @@ def configure_endpoints(settings: Settings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url)
 
 
+async def bind_command_context(ctx: commands.Context) -> None:
+    """The guild and command of this request, on every log line written while it runs (JSON logs)."""
+    command = ctx.command.qualified_name if ctx.command else None
+    bind_log_fields(guild_id=ctx.guild.id if ctx.guild else None, command=command)
+
+
 class QuoteBotMixin:
     """What both bot classes add to discord.py: the model host, the service, errors and shutdown."""
 
@@ -64,6 +71,7 @@ class QuoteBotMixin:
         self.store: Store | None = None
         self.service: QuoteService | None = None
         self.retrainer: Retrainer | None = None
+        self.health: HealthServer | None = None
         self._shutdown: asyncio.Task[None] | None = None
         # quotebot has no voice features: skip discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = False
@@ -76,6 +84,7 @@ class QuoteBotMixin:
             tree_cls=QuoteTree,
             **options,
         )
+        self.before_invoke(bind_command_context)  # type: ignore[attr-defined]
 
     async def login(self, token: str) -> None:
         configure_endpoints(self.settings)
@@ -83,6 +92,9 @@ class QuoteBotMixin:
 
     async def setup_hook(self) -> None:
         settings = self.settings
+        if settings.health_port is not None:  # first: while the rest starts, /healthz answers 503
+            self.health = HealthServer.for_bot(self, settings.health_host, settings.health_port)
+            await self.health.start()
         self.store = await Store.open(settings.db_path)  # migrates the schema to the latest version
         self.host = ModelHost.from_settings(settings)
         await self.host.start()  # the checkpoint loads in the host's executor, off the event loop
@@ -105,6 +117,7 @@ class QuoteBotMixin:
         """The one error handler: typed errors become friendly replies, bugs get an id."""
         if isinstance(error, commands.CommandNotFound):
             return  # "!" followed by anything else is ordinary chat
+        await bind_command_context(ctx)  # a check may fail before the before-invoke hook ran
         text = error_text(error, f"command {ctx.command}", self.settings.command_prefix)
         try:
             await reply_to(ctx, text, ephemeral=True)
@@ -118,13 +131,17 @@ class QuoteBotMixin:
         await asyncio.shield(self._shutdown)
 
     async def _shut_down(self) -> None:
-        if self.service is not None and not await self.service.close(CLOSE_TIMEOUT):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_timeout_seconds  # for replies in flight, in all
+        if self.service is not None and not await self.service.close(deadline - loop.time()):
             _log.warning("closing with %d quotes still in flight", self.service.in_flight)
-        if self.host is not None:
-            await self.host.close()
+        if self.host is not None:  # what is still queued gets what is left, then "shutting down"
+            await self.host.close(max(0.0, deadline - loop.time()))
         if self.store is not None:
             await self.store.close()  # aiosqlite's thread would otherwise keep the process alive
         await super().close()  # type: ignore[misc]
+        if self.health is not None:
+            await self.health.stop()
 
 
 class QuoteBot(QuoteBotMixin, commands.Bot):

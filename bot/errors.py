@@ -82,7 +82,8 @@ def new_error_id() -> str:
 
 
 def log_unexpected(logger: logging.Logger, error: BaseException, context: str) -> str:
-    """Log an unexpected error with its traceback and a fresh id; returns the id."""
+    """Log an unexpected error with its traceback and a fresh id (also a field of a JSON log line);
+    returns the id."""
     error_id = new_error_id()
-    logger.error("unexpected error %s in %s", error_id, context, exc_info=error)
+    logger.error("unexpected error %s in %s", error_id, context, exc_info=error, extra={"error_id": error_id})
     return error_id

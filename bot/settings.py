@@ -27,6 +27,7 @@ from model.vocab import UnknownPolicy
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_GATEWAY_URL = "wss://gateway.discord.gg/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -101,6 +102,11 @@ class Settings:
     retrain_base_corpus: Path | None = None  # None: the corpus the serving checkpoint names
     schedule_check_seconds: float = 30.0  # how often the scheduler looks for due schedules
     max_schedules_per_server: int = 10
+    # Operations (bot/ops): structured logs, the health and metrics endpoint, the shutdown bound.
+    log_format: str = "text"
+    health_host: str = "127.0.0.1"
+    health_port: int | None = None  # None: no HTTP endpoint
+    shutdown_timeout_seconds: float = 30.0  # how long SIGTERM waits for replies in flight
 
     @property
     def has_token(self) -> bool:
@@ -233,6 +239,23 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _log_format(raw: str) -> str:
+    fmt = raw.strip().lower()
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"{raw!r} is not one of {', '.join(LOG_FORMATS)}")
+    return fmt
+
+
+def _host(raw: str) -> str:
+    host = raw.strip()
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not host.replace("-", "").replace(".", "").isalnum():
+            raise ValueError(f"{raw!r} is not an IP address or a host name") from None
+    return host
+
+
 def _unknown(raw: str) -> UnknownPolicy:
     try:
         return UnknownPolicy(raw.strip().lower())
@@ -295,6 +318,10 @@ PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RETRAIN_SCORE_MARGIN": ("retrain_score_margin", _number("", 0, 1)),
     "RETRAIN_LOOP_TARGET": ("retrain_loop_target", _number("", 0, 1)),
     "RETRAIN_BASE_CORPUS": ("retrain_base_corpus", _corpus_path),
+    "LOG_FORMAT": ("log_format", _log_format),
+    "HEALTH_HOST": ("health_host", _host),
+    "HEALTH_PORT": ("health_port", _int(1, 65535)),
+    "SHUTDOWN_TIMEOUT_SECONDS": ("shutdown_timeout_seconds", _number("seconds", 0, 3600)),
 }
 
 

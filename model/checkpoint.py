@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from model.bundled import DEFAULT_CHECKPOINT as DEFAULT_CHECKPOINT  # re-exported: its old home
 from model.device import use_exact_float32
 from model.network import CharLSTM, ModelConfig
 from model.vocab import Vocab
@@ -135,7 +136,3 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Loa
     model.to(device).eval()
     use_exact_float32(torch.device(device))
     return LoadedModel(model=model, vocab=vocab, metadata=dict(payload["metadata"]), path=Path(path))
-
-
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "data" / "models" / "default.pt"
-"""The bundled default model, used when no other checkpoint is named."""

@@ -5,6 +5,7 @@ Fixtures live in the conftest.py files; these are plain functions and constants,
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -96,3 +97,10 @@ def looping_model(vocab: Vocab, cycle: str = "abcd") -> CharLSTM:
         for here, after in zip(cycle, cycle[1:] + cycle[0], strict=True):
             model.head.weight[vocab.char_id(after), vocab.char_id(here)] = 20.0
     return model.eval()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for HEALTH_PORT)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -8,6 +8,8 @@
     python -m training export ...     # the same as python -m bot export (the bot's database)
     torchrun --nproc_per_node 2 -m training train --corpus ... --out ...     # DistributedDataParallel
 
+Installed, ``quotebot-train`` is the same command (``quotebot-train train --corpus ...``).
+
 Errors (a bad corpus, a bad checkpoint, an impossible option) print one line starting with
 ``error:`` and exit with status 2.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from model.checkpoint import CheckpointError
 from model.device import DeviceError
@@ -24,7 +27,8 @@ from training.options import add_corpus_options, add_train_options
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
+    prog = "quotebot-train" if Path(sys.argv[0]).name == "quotebot-train" else "python -m training"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a new model (or --resume one)")

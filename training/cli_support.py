@@ -9,16 +9,35 @@ import os
 import sys
 from pathlib import Path
 
+from model.bundled import DATA_DIR
 from model.vocab import Vocab
 from training.corpus import CorpusStats, corpus_fingerprint, load_quotes
 from training.trainer import TrainSettings
 
-REPO = Path(__file__).resolve().parent.parent
+SOURCE_ROOT = DATA_DIR.parent
+"""The folder that holds the bundled data: a clone's root, or ``site-packages`` for a wheel."""
 
 
 def repo_relative(path: str | Path) -> str:
-    """``path`` relative to the repository root (``../shared/data/x.txt``), so metadata travels."""
-    return os.path.relpath(Path(path).resolve(), REPO)
+    """How a checkpoint names a corpus, so the name travels: ``data/...`` for a bundled file (found in
+    any install), relative to the source root for a file beside it (``../shared/data/x.txt`` from a
+    clone), else the absolute path (a wheel's source root is ``site-packages``, no place for a corpus)."""
+    resolved = Path(path).resolve()
+    if resolved.is_relative_to(DATA_DIR):
+        return str(Path("data") / resolved.relative_to(DATA_DIR))
+    if resolved.is_relative_to(SOURCE_ROOT.parent):
+        return os.path.relpath(resolved, SOURCE_ROOT)
+    return str(resolved)
+
+
+def resolve_recorded(name: str) -> Path:
+    """The file a checkpoint's corpus name stands for (see ``repo_relative``)."""
+    path = Path(name)
+    if path.is_absolute():
+        return path
+    if path.parts[:1] == ("data",):
+        return DATA_DIR.joinpath(*path.parts[1:])
+    return SOURCE_ROOT / path
 
 
 def corpus_metadata(args: argparse.Namespace, quotes: list[str], stats: CorpusStats) -> dict:

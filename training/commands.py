@@ -14,7 +14,7 @@ from model.device import resolve_device
 from model.network import CharLSTM, ModelConfig
 from model.vocab import Vocab
 from training.batching import encode_quotes
-from training.cli_support import REPO, corpus_metadata, read_corpus, say, settings_from
+from training.cli_support import corpus_metadata, read_corpus, resolve_recorded, say, settings_from
 from training.corpus import corpus_fingerprint, split_quotes
 from training.distributed import setup, teardown
 from training.finetune import finetune_from_args
@@ -84,10 +84,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
     loaded = load_checkpoint(path, device=resolve_device(args.device))
     meta = loaded.metadata
     if args.corpus is None:
-        # The corpus the model was trained on, as recorded in the checkpoint (relative to the repo).
+        # The corpus the model was trained on, as recorded in the checkpoint.
         if "corpus" not in meta:
             raise ValueError(f"{path}: no corpus recorded in the checkpoint; give --corpus")
-        args.corpus = str(REPO / meta["corpus"])
+        args.corpus = str(resolve_recorded(meta["corpus"]))
         args.format = args.format or meta.get("corpus_format")
         args.speaker = args.speaker or meta.get("corpus_speaker")
         args.val_fraction = meta.get("val_fraction", args.val_fraction)

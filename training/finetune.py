@@ -27,7 +27,14 @@ from model.device import resolve_device
 from model.network import CharLSTM
 from model.vocab import Vocab
 from training.batching import encode_quotes
-from training.cli_support import REPO, corpus_metadata, read_corpus, repo_relative, say, settings_from
+from training.cli_support import (
+    corpus_metadata,
+    read_corpus,
+    repo_relative,
+    resolve_recorded,
+    say,
+    settings_from,
+)
 from training.corpus import CorpusError, hash_unit, load_quotes, split_quotes
 from training.distributed import setup, teardown
 from training.scoring import score_quotes
@@ -65,7 +72,7 @@ def replay_source(args: argparse.Namespace, parent_meta: dict) -> tuple[str | No
         return None, None, None
     fmt = parent_meta.get("replay_format", parent_meta.get("corpus_format"))
     speaker = parent_meta.get("replay_speaker", parent_meta.get("corpus_speaker"))
-    return str(REPO / corpus), args.replay_format or fmt, speaker
+    return str(resolve_recorded(corpus)), args.replay_format or fmt, speaker
 
 
 def replay_quotes(

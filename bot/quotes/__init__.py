@@ -5,4 +5,5 @@ scheduler: options and limits (options.py), the per-user cooldown, the choice of
 model host, and storing what it wrote (quote_log.py). ``Favourites`` (favourites.py) turns ⭐ into votes
 and answers the top list. May import ``bot.errors``, ``bot.settings``, ``bot.serving``, ``bot.storage`` and
 ``model``; never ``discord`` (importing this package must not load it: a test checks).
+Also imports ``bot.ops.metrics`` (discord-free) to move its ``quotebot_*`` series.
 """

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import BadOptionError, CooldownError, SeedTooLongError, ShuttingDownError, UnknownCharsError
+from bot.ops import metrics
 from bot.quotes.options import (
     CUT_MARK,
     DEFAULT_TEMPERATURE,
@@ -218,6 +219,13 @@ class QuoteService:
         characters, room left under the length cap, then the requester's cooldown (claimed here).
 
         A slash command checks before it defers, so its errors can be private; ``write`` the result."""
+        try:
+            return await self._check(request)
+        except Exception as exc:
+            metrics.quote_refused(exc)
+            raise
+
+    async def _check(self, request: QuoteRequest) -> CheckedRequest:
         asked_at = time.monotonic()
         if self._closing and not self._tracked.get():  # a request already in flight is finished
             raise ShuttingDownError()
@@ -244,10 +252,14 @@ class QuoteService:
         checked = request if isinstance(request, CheckedRequest) else await self.check(request)
         try:
             async with self.track():
-                return await self._write(checked, remember)
-        except BaseException:
+                result = await self._write(checked, remember)
+        except BaseException as exc:
             self.release(checked)  # the user got nothing, so the turn is not spent
+            if isinstance(exc, Exception):
+                metrics.quote_refused(exc)
             raise
+        metrics.QUOTES_SERVED.inc()
+        return result
 
     async def _write(self, checked: CheckedRequest, remember: bool) -> QuoteResult:
         request, model_id, model_seed = checked.request, checked.model_id, checked.model_seed

@@ -27,7 +27,6 @@ from pathlib import Path
 
 NICE = 10  # added to the bot's own niceness
 STOP_GRACE_S = 5.0  # after SIGTERM, how long before SIGKILL
-REPO = Path(__file__).resolve().parent.parent
 _log = logging.getLogger(__name__)
 
 
@@ -36,10 +35,10 @@ class ChildTimeout(Exception):
 
 
 def child_environment() -> dict[str, str]:
-    """The bot's environment with one thread for every math library and the repository importable."""
+    """The bot's environment with one thread for every math library. The child imports ``training``
+    from the same installation as the bot (``sys.executable -m training``), so no PYTHONPATH is set."""
     env = dict(os.environ)
     env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.pop("DISCORD_TOKEN", None)  # training has no use for the bot's secret
     return env
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.errors import QuotebotError, log_unexpected, new_error_id
+from bot.ops import metrics
 from bot.retrain.child_process import Child, ChildTimeout, describe_exit
 from bot.retrain.progress import OnUpdate, RunHandle, RunUpdate
 from bot.retrain.texts import finished_text, progress_text, started_text
@@ -198,6 +199,7 @@ class Retrainer:
             except Exception as exc:  # a bug: this run fails, the bot carries on
                 error_id = log_unexpected(_log, exc, f"retrain {run.id}")
                 status, reason = "failed", f"an unexpected error ended it (error id `{error_id}`)"
+            metrics.RETRAIN_RUNS.labels(status).inc()
             text = finished_text(run, status, figures, version, reason)
             shutil.rmtree(work, ignore_errors=True)  # before anyone hears the end: nothing partial is left
             try:

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from bot.errors import BusyError, QuotebotError, ShuttingDownError, log_unexpected
+from bot.ops import metrics
 from bot.quotes.options import DEFAULT_TEMPERATURE, QuoteOptions
 from bot.quotes.service import QuoteRequest, QuoteService
 from bot.schedules.store import Schedule, ScheduleStore
@@ -149,6 +150,7 @@ class Scheduler:
             log_unexpected(_log, exc, "reading due schedules")
             return report
         await asyncio.gather(*(self._guarded(schedule, now, report) for schedule in due))
+        metrics.count_scheduled(vars(report))
         return report
 
     async def _guarded(self, schedule: Schedule, now: datetime, report: TickReport) -> None:

@@ -4,4 +4,5 @@
 groups waiting requests into running batches that new requests join at the next step. ``GuildModels``
 (guild_models.py) picks each server's promoted model and loads it on demand. May import ``bot.errors``,
 ``bot.settings``, ``bot.storage`` and ``model``; never ``discord``.
+Also imports ``bot.ops.metrics`` (discord-free) to move its ``quotebot_*`` series.
 """

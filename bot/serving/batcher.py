@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import ShuttingDownError
+from bot.ops import metrics
 from model.generate import Completion, Decoder, Generator, RunningBatch
 from model.sampling import SamplingConfig
 from model.vocab import Vocab
@@ -258,6 +259,7 @@ class Batcher:
         self.batch_sizes.append(run.peak)
         self.batch_rows.append(len(run.requests))
         self.batch_fill.append(run.batch.row_steps / max(1, run.batch.steps * run.peak))
+        metrics.BATCH_FILL.observe(self.batch_fill[-1])
         _log.debug(
             "completed a batch of %d (at most %d at once) in %.3fs",
             len(run.requests),

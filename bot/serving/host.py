@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from bot.errors import BusyError, ShuttingDownError
+from bot.ops import metrics
 from bot.serving.batcher import DEFAULT_MODEL_ID, Batcher, GenerationRequest, RowField
 from bot.settings import Settings
 from model.checkpoint import LoadedModel, load_checkpoint
@@ -194,6 +195,11 @@ class ModelHost:
             raise BusyError()
 
     @property
+    def loaded_count(self) -> int:
+        """Models loaded now, the bundled one included."""
+        return len(self._models)
+
+    @property
     def loaded_ids(self) -> list[str]:
         """The server models loaded now, least recently used first (the default model is not listed)."""
         return list(self._recent)
@@ -271,7 +277,8 @@ class ModelHost:
                 future = self._batcher.submit(request)
             except asyncio.QueueFull:
                 raise BusyError() from None
-            return await future
+            with metrics.GENERATION_SECONDS.time():
+                return await future
         finally:
             self._pending[model_id] -= 1
             if self._pending[model_id] <= 0:

@@ -294,3 +294,29 @@ def test_the_message_content_intent_is_a_setting():
     assert off.message_content_intent is False
     assert make_intents(off.message_content_intent).message_content is False
     assert make_intents().message_content is True and make_intents().guild_reactions
+
+
+def test_operations_defaults_and_values():
+    settings = load()
+    assert settings.log_format == "text" and settings.health_port is None  # no endpoint unless asked
+    assert settings.health_host == "127.0.0.1" and settings.shutdown_timeout_seconds == 30
+    settings = load(
+        LOG_FORMAT="JSON", HEALTH_HOST="0.0.0.0", HEALTH_PORT="9100", SHUTDOWN_TIMEOUT_SECONDS="5.0"
+    )
+    assert (settings.log_format, settings.health_host, settings.health_port) == ("json", "0.0.0.0", 9100)
+    assert settings.shutdown_timeout_seconds == 5
+    assert load(HEALTH_HOST="metrics.internal").health_host == "metrics.internal"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("LOG_FORMAT", "xml", "text, json"),
+        ("HEALTH_PORT", "70000", "between 1 and 65535"),
+        ("HEALTH_PORT", "http", "not a whole number"),
+        ("HEALTH_HOST", "bad host", "not an IP address or a host name"),
+        ("SHUTDOWN_TIMEOUT_SECONDS", "-1", "seconds"),
+    ],
+)
+def test_wrong_operations_value_names_the_variable(name: str, value: str, words: str):
+    assert words in problems(**{name: value})[name]

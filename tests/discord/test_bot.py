@@ -206,7 +206,7 @@ async def test_wrong_token_ends_with_a_clear_message(
     proc = await run_bot_process(env, tmp_path)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     text = (out + err).decode()
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # configuration: a supervisor should not restart it
     assert "Discord refused the token in DISCORD_TOKEN" in text
     assert wrong not in text and "wrong-token" not in text  # not in any log line, even at DEBUG
     assert "Traceback" not in text
