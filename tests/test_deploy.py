@@ -199,7 +199,7 @@ async def test_the_image_steps_build_install_start_and_pass_the_healthcheck(
             assert loop.time() < deadline, "the HEALTHCHECK never passed"
             await asyncio.sleep(0.2)
         record = await discord_server.run_slash_command(
-            discord_server.member, "quote", {"seed": "Hey, --len 40"}
+            discord_server.member, "quote", {"seed": "Hey,", "length": 40}
         )
         reply = await discord_server.wait_for_message(timeout=30)
         assert reply.content.startswith("Hey,")
