@@ -80,6 +80,7 @@ class Settings:
     generation_threads: int = 0  # 0: every core but one (see bot.serving.host.default_threads)
     owner_ids: frozenset[int] = frozenset()
     shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None  # None: every shard of shard_count runs in this process
     log_level: str = "INFO"
     api_base: str = DEFAULT_API_BASE
     gateway_url: str = DEFAULT_GATEWAY_URL
@@ -198,6 +199,23 @@ def _owner_ids(raw: str) -> frozenset[int]:
     return frozenset(ids)
 
 
+def _shard_ids(raw: str) -> tuple[int, ...]:
+    """``0,1``, ``0-3`` or a mix (``0-1,4``): the shards this process runs, sorted; no id twice."""
+    ids: list[int] = []
+    for part in raw.replace(" ", "").split(","):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise ValueError(f"{part!r} is not a shard id or a range such as 0-3")
+        span = range(int(low), int(high if dash else low) + 1)
+        if not span:
+            raise ValueError(f"the range {part!r} is empty (write the lower id first)")
+        ids += span
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ValueError(f"shard {', '.join(map(str, twice))} is listed more than once")
+    return tuple(sorted(ids))
+
+
 def _token(raw: str) -> Secret:
     # Never quote the value: a near-miss token is still most of a secret.
     if raw.lower().startswith("bot "):
@@ -274,6 +292,7 @@ PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "GENERATION_THREADS": ("generation_threads", _int(0, 256)),
     "OWNER_IDS": ("owner_ids", _owner_ids),
     "SHARD_COUNT": ("shard_count", _int(1, 10_000)),
+    "SHARD_IDS": ("shard_ids", _shard_ids),
     "LOG_LEVEL": ("log_level", _log_level),
     "DISCORD_API_BASE": ("api_base", _api_base),
     "DISCORD_GATEWAY_URL": ("gateway_url", _gateway),
@@ -328,6 +347,14 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
             f"must be above RETRAIN_MINUTES ({settings.retrain_minutes:g}), the training budget inside it; "
             f"got {settings.retrain_time_limit_minutes:g}"
         )
+    if not problems and settings.shard_ids is not None:
+        if settings.shard_count is None:
+            problems["SHARD_IDS"] = "needs SHARD_COUNT, the number of shards across every process"
+        elif settings.shard_ids[-1] >= settings.shard_count:
+            count = settings.shard_count
+            problems["SHARD_IDS"] = (
+                f"shard ids run from 0 to {count - 1} (SHARD_COUNT is {count}); got {settings.shard_ids[-1]}"
+            )
     if problems:
         raise SettingsError(problems)
     return settings

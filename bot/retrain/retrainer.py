@@ -11,7 +11,10 @@ when there are fewer than ``min_quotes``. ``python -m training finetune --db --g
 trains from the server's current model (or the bundled one), replaying a share of the base corpus, as a
 low-priority one-thread child (``bot/retrain/child_process.py``) writing into its own folder under
 ``<models>/.runs/``; its JSON progress lines become ``RunUpdate``s, passed on at most every
-``progress_every_s`` (and whenever the phase changes). ``python -m training.judge`` scores the candidate
+``progress_every_s`` (and whenever the phase changes). A live run beats a heartbeat into the store every
+``heartbeat_s``; at start-up a process interrupts only its own runs and those whose heartbeat stopped
+``stale_after_s`` ago, and removes only those runs' folders (several processes may share the models folder).
+``python -m training.judge`` scores the candidate
 against the current model and ``training.judge.decide`` applies the margin and the loop target.
 Promotion moves the file into ``<models>/guild-<id>/v<n>.pt`` (an atomic rename), records the version
 and points the server at it, then loads it in the model host. Whatever ends a run (a rejection, a crash,
@@ -27,6 +30,7 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from bot.errors import QuotebotError, log_unexpected
@@ -83,6 +87,8 @@ class RetrainConfig:
     base_corpus: Path | None = None
     max_quote_chars: int = 400  # the loop test's length cap: what the bot serves
     progress_every_s: float = 5.0
+    heartbeat_s: float = 30.0  # how often a live run says so in the store (other processes read it)
+    stale_after_s: float = 180.0  # another process's run with no heartbeat for this long died with it
     finetune_args: tuple[str, ...] = ()  # extra finetune options (tests: a small batch)
     python: str = sys.executable
 
@@ -119,10 +125,28 @@ class Retrainer:
         self._runs: dict[int, RunHandle] = {}
 
     async def start_up(self) -> list[RetrainRun]:
-        """Mark runs a previous process left running as interrupted, and remove their working folders."""
-        interrupted = await self.versions.interrupt_running()
-        shutil.rmtree(self.config.models_dir / RUNS_DIR, ignore_errors=True)
+        """Mark runs that died with a process as interrupted, and remove those runs' working folders.
+
+        Only this process's own runs (by owner name) and runs whose owner stopped beating long ago: another
+        process sharing the store and the models folder keeps its live runs and their folders.
+        """
+        stale_after = timedelta(seconds=self.config.stale_after_s)
+        interrupted = await self.versions.interrupt_running(stale_after)
+        for run in interrupted:
+            shutil.rmtree(self._work_dir(run.id), ignore_errors=True)
         return interrupted
+
+    def _work_dir(self, run_id: int) -> Path:
+        return self.config.models_dir / RUNS_DIR / f"run-{run_id}"
+
+    async def _beat(self, run_id: int) -> None:
+        """Refresh the run's heartbeat until cancelled; a failed beat is logged and tried again."""
+        while True:
+            await asyncio.sleep(self.config.heartbeat_s)
+            try:
+                await self.versions.heartbeat(run_id)
+            except Exception as exc:
+                _log.warning("retrain %d: heartbeat not recorded: %s", run_id, exc)
 
     def active(self, guild_id: int) -> RunHandle | None:
         """The server's run in progress in this process, if any."""
@@ -184,7 +208,8 @@ class Retrainer:
 
     async def _run(self, handle: RunHandle, counts: dict[str, int]) -> RunUpdate:
         run = handle.run
-        work = self.config.models_dir / RUNS_DIR / f"run-{run.id}"
+        work = self._work_dir(run.id)
+        beat = asyncio.create_task(self._beat(run.id), name=f"retrain-{run.id}-heartbeat")
         deadline = asyncio.get_running_loop().time() + self.config.time_limit_s
         figures: dict = dict(counts)
         version = None
@@ -209,6 +234,7 @@ class Retrainer:
             await handle.report(update)
             return update
         finally:
+            beat.cancel()
             if handle.child is not None:
                 await handle.child.kill()  # a child never outlives its run
             shutil.rmtree(work, ignore_errors=True)

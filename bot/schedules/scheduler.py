@@ -9,7 +9,9 @@ reason. Per schedule, in this order: generate (nothing is written yet, so a fail
 ``record_post`` (the quote and the next run, one transaction), send, record the message id. The post is
 recorded *before* it is sent, so a crash or a database that refuses writes skips a post rather than
 repeating it; ``bot/schedules/store.py`` explains the choice. After downtime a schedule posts once, then
-resumes its rhythm (``Rhythm.next_after_downtime``). ``clock`` is injectable, so tests move time by hand.
+resumes its rhythm (``Rhythm.next_after_downtime``). With ``shards`` it posts only for the servers on this
+process's shards (``SHARD_IDS``); the processes running the other shards post theirs. ``clock`` is
+injectable, so tests move time by hand.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bot.errors import BusyError, QuotebotError, ShuttingDownError, log_unexpect
 from bot.quotes.options import DEFAULT_TEMPERATURE, QuoteOptions
 from bot.quotes.service import QuoteRequest, QuoteService
 from bot.schedules.store import Schedule, ScheduleStore
+from bot.storage.shards import Shards
 
 UTC = timezone.utc
 _log = logging.getLogger(__name__)
@@ -121,6 +124,7 @@ class Scheduler:
         batch: int = 50,
         parallel: int = 4,
         error_backoff: timedelta = timedelta(minutes=5),
+        shards: Shards | None = None,
     ):
         self.schedules = schedules
         self.generate = generate
@@ -128,6 +132,7 @@ class Scheduler:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.batch = batch
         self.error_backoff = error_backoff
+        self.shards = shards  # None: every server's schedules; else only those on this process's shards
         self._slots = asyncio.Semaphore(parallel)  # concurrent quotes let the model host batch them
         # Schedule id -> when to try again after an unexpected error, so a broken one is not retried (and
         # logged) every tick. In memory only: a restart retries at once, which is what an operator wants.
@@ -144,7 +149,7 @@ class Scheduler:
         report = TickReport()
         now = self.now()
         try:
-            due = await self.schedules.due(now, self.batch)
+            due = await self.schedules.due(now, self.batch, self.shards)
         except Exception as exc:
             log_unexpected(_log, exc, "reading due schedules")
             return report

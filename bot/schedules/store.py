@@ -34,6 +34,7 @@ from bot.errors import QuotebotError
 from bot.schedules.rhythm import Rhythm
 from bot.storage.db import fetch_one, rowcount
 from bot.storage.records import check_count, check_id, check_optional_id, check_text
+from bot.storage.shards import Shards
 from bot.storage.store import Store, StoreError, StoreInputError
 
 UTC = timezone.utc
@@ -204,10 +205,13 @@ class ScheduleStore:
 
         return await self.store.write(op)
 
-    async def due(self, now: datetime, limit: int = 50) -> list[Schedule]:
-        """Running schedules whose next run is at or before ``now``, most overdue first."""
-        params = (_iso(now), check_count("the number of schedules", limit, 1, 1000))
-        where = "WHERE paused_reason IS NULL AND next_run_at <= ? ORDER BY next_run_at, id LIMIT ?"
+    async def due(self, now: datetime, limit: int = 50, shards: Shards | None = None) -> list[Schedule]:
+        """Running schedules whose next run is at or before ``now``, most overdue first; only those of
+        servers on ``shards`` when given (another process posts the others)."""
+        on_shards, shard_params = shards.where("guild_id") if shards else ("1 = 1", ())
+        params = (_iso(now), *shard_params, check_count("the number of schedules", limit, 1, 1000))
+        where = f"""WHERE paused_reason IS NULL AND next_run_at <= ? AND {on_shards}
+                    ORDER BY next_run_at, id LIMIT ?"""
         return await self.store.read(lambda db: _fetch(db, where, params))
 
     async def pause(self, schedule_id: int, reason: str) -> bool:

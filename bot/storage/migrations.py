@@ -147,8 +147,19 @@ async def _v3_schedules(db: aiosqlite.Connection) -> None:
     await _execute_all(db, statements)
 
 
+async def _v4_run_owners(db: aiosqlite.Connection) -> None:
+    """Which process owns a running retrain, and when it last said it was alive (several processes)."""
+    statements = [
+        # owner: the process's name (host and shards, see model_versions.owner_name); heartbeat_at: ISO UTC,
+        # refreshed while the run lives. NULL in both: a run from before owners, treated as long dead.
+        "ALTER TABLE retrain_runs ADD COLUMN owner TEXT",
+        "ALTER TABLE retrain_runs ADD COLUMN heartbeat_at TEXT",
+    ]
+    await _execute_all(db, statements)
+
+
 # Append only. Index k holds the step from version k to version k + 1.
-MIGRATIONS: list[Migration] = [_v1_core, _v2_models_and_retrains, _v3_schedules]
+MIGRATIONS: list[Migration] = [_v1_core, _v2_models_and_retrains, _v3_schedules, _v4_run_owners]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -285,3 +285,25 @@ def test_time_limit_must_leave_room_for_the_training_budget():
         list(found) == ["RETRAIN_TIME_LIMIT_MINUTES"]
         and "RETRAIN_MINUTES (15)" in found["RETRAIN_TIME_LIMIT_MINUTES"]
     )
+
+
+@pytest.mark.parametrize(
+    ("raw", "ids"), [("0,1", (0, 1)), ("0-3", (0, 1, 2, 3)), ("5, 0-1", (0, 1, 5)), ("7", (7,))]
+)
+def test_shard_ids_lists_and_ranges(raw: str, ids: tuple[int, ...]):
+    settings = load(SHARD_COUNT="8", SHARD_IDS=raw)
+    assert settings.shard_ids == ids
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "0,4"}, "from 0 to 3"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "0-2,2"}, "more than once"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "3-1"}, "empty"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "one"}, "not a shard id"),
+        ({"SHARD_IDS": "0,1"}, "needs SHARD_COUNT"),
+    ],
+)
+def test_bad_shard_ids_refused(env: dict[str, str], words: str):
+    assert words in problems(**env)["SHARD_IDS"]

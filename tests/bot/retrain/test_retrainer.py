@@ -256,6 +256,21 @@ async def test_start_up_marks_runs_of_a_dead_bot_interrupted_and_clears_their_fi
     assert "was interrupted" in interrupted_text(run)
 
 
+async def test_start_up_never_touches_another_processs_live_run_or_its_folder(
+    store, bot_parts, base_checkpoint
+):
+    _host, versions, _guild_models = bot_parts
+    other = ModelVersions(store, versions.models_dir, owner="elsewhere/shards 1")
+    live = await other.start_run(GUILD + 1, ADMIN, 5, max_running=2)  # another process, beating now
+    folder = versions.models_dir / RUNS_DIR / f"run-{live.id}"
+    folder.mkdir(parents=True)
+    (folder / "candidate.pt").write_bytes(b"their checkpoint, being written")
+    retrainer = make_retrainer(store, bot_parts, base_checkpoint)
+    assert await retrainer.start_up() == []
+    assert (await versions.run(live.id)).status == "running"
+    assert files_under(versions.models_dir) == [folder / "candidate.pt"]
+
+
 @pytest.mark.slow
 async def test_closing_the_bot_mid_run_stops_the_child_and_the_next_start_marks_it_interrupted(
     store, bot_parts, base_checkpoint

@@ -30,6 +30,7 @@ from bot.schedules.scheduler import (
 from bot.schedules.store import Schedule, ScheduleStore
 from bot.serving.host import ModelHost
 from bot.storage.db import fetch_one
+from bot.storage.shards import Shards
 from bot.storage.store import Store
 
 UTC = timezone.utc
@@ -146,6 +147,27 @@ async def test_posts_when_due_and_not_before(
     # The same moment again (another tick): nothing more.
     assert (await scheduler.run_due()).posted == []
     assert channels.count() == 1
+
+
+async def test_two_processes_on_different_shards_each_post_only_their_servers(
+    schedules: ScheduleStore, service: QuoteService, channels: Channels, clock: Clock
+) -> None:
+    guilds = {shard: ((1_000_000 + shard) << 22) | 7 for shard in range(2)}  # on shards 0 and 1 of 2
+    ids = {}
+    for shard, guild in guilds.items():
+        rhythm, seed = parse_schedule("every 10m Hey,", clock())
+        made = await schedules.add(guild_id=guild, channel_id=GENERAL + shard, created_by=ADMIN,
+                                   rhythm=rhythm, seed=seed, now=clock())  # fmt: skip
+        ids[shard] = made.id
+    first, second = (
+        Scheduler(schedules, ServiceGenerator(service), channels, clock=clock, shards=Shards((s,), 2))
+        for s in (0, 1)
+    )
+    clock.advance(minutes=10)
+    assert (await first.run_due()).posted == [ids[0]]
+    assert channels.count() == 1 and len(channels.posts[GENERAL]) == 1
+    assert (await second.run_due()).posted == [ids[1]]
+    assert len(channels.posts[GENERAL + 1]) == 1
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from bot.schedules.store import (
     rhythm_to_json,
 )
 from bot.storage.db import fetch_one
+from bot.storage.shards import Shards
 from bot.storage.store import Store, StoreError, StoreInputError
 
 UTC = timezone.utc
@@ -164,6 +165,16 @@ async def test_due_means_at_or_after_next_run_and_not_paused(schedules: Schedule
     assert [s.id for s in await schedules.due(early.next_run_at)] == [early.id]
     assert [s.id for s in await schedules.due(late.next_run_at + timedelta(days=3))] == [early.id, late.id]
     assert [s.id for s in await schedules.due(late.next_run_at, limit=1)] == [early.id]  # most overdue first
+
+
+async def test_due_only_for_servers_on_the_given_shards(schedules: ScheduleStore) -> None:
+    on_0, on_1 = (1_000_000 << 22) | 1, (1_000_001 << 22) | 1  # shards 0 and 1 of 2
+    first = await add(schedules, "every 1h", guild=on_0)
+    second = await add(schedules, "every 1h", guild=on_1)
+    later = first.next_run_at + timedelta(hours=1)
+    assert [s.id for s in await schedules.due(later)] == [first.id, second.id]
+    assert [s.id for s in await schedules.due(later, shards=Shards((0,), 2))] == [first.id]
+    assert [s.id for s in await schedules.due(later, shards=Shards((1,), 2))] == [second.id]
 
 
 async def test_pause_shows_the_reason_and_resume_restarts_from_now(schedules: ScheduleStore) -> None:

@@ -103,10 +103,24 @@ async def _check_v3(store: Store) -> None:
                               "FROM schedules") == [(1, 20, "Hey,", "Europe/Paris", 1)]  # fmt: skip
 
 
+async def _seed_v4(db: aiosqlite.Connection) -> None:
+    # The v2 run, now with an owner (the v2 checker reads every run, so no new row here).
+    await db.execute(
+        "UPDATE retrain_runs SET owner = 'host-a/shards 0', heartbeat_at = '2026-04-05T06:07:08+00:00'"
+    )
+
+
+async def _check_v4(store: Store) -> None:
+    assert await _rows(store, "SELECT id, owner, heartbeat_at FROM retrain_runs") == [
+        (1, "host-a/shards 0", "2026-04-05T06:07:08+00:00")
+    ]
+
+
 FIXTURES: dict[int, tuple[Seeder, Checker]] = {
     1: (_seed_v1, _check_v1),
     2: (_seed_v2, _check_v2),
     3: (_seed_v3, _check_v3),
+    4: (_seed_v4, _check_v4),
 }
 
 

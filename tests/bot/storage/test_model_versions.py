@@ -4,6 +4,7 @@ rollback."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,39 @@ async def test_start_up_marks_running_runs_interrupted(versions: ModelVersions):
     assert (await versions.run(finished.id)).status == "promoted"  # finished runs are left alone
     assert await versions.interrupt_running() == []
     assert not await versions.finish_run(running.id, "promoted", "the old task's late word", {})
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_start_up_leaves_another_live_process_run_alone(tmp_path: Path):
+    clock = Clock()
+    store = await Store.open(tmp_path / "quotes.db", clock=clock)
+    try:
+        mine = ModelVersions(store, tmp_path / "models", owner="host-a/shards 0,1")
+        theirs = ModelVersions(store, tmp_path / "models", owner="host-b/shards 2,3")
+        my_run = await mine.start_run(1, requested_by=7, channel_id=3, max_running=5)
+        their_run = await theirs.start_run(2, requested_by=7, channel_id=4, max_running=5)
+        assert (await mine.run(my_run.id)).status == "running"
+        clock.now += timedelta(minutes=2)
+        assert await theirs.heartbeat(their_run.id)  # they are alive
+        assert not await theirs.heartbeat(my_run.id)  # a process beats only for its own runs
+        clock.now += timedelta(minutes=2)  # mine last beat 4 minutes ago, theirs 2
+        marked = await mine.interrupt_running(stale_after=timedelta(minutes=3))
+        assert [r.id for r in marked] == [my_run.id]
+        assert (await theirs.run(their_run.id)).status == "running"
+        clock.now += timedelta(minutes=5)  # their process died: no heartbeat for 7 minutes
+        marked = await mine.interrupt_running(stale_after=timedelta(minutes=3))
+        assert [r.id for r in marked] == [their_run.id]
+        assert (await theirs.run(their_run.id)).status == "interrupted"
+        assert not await theirs.heartbeat(their_run.id)  # a late beat does not revive it
+    finally:
+        await store.close()
 
 
 async def test_versions_lineage_and_rollback_to_the_bundled_model(versions: ModelVersions):
