@@ -77,6 +77,11 @@ async def _v1_core(db: aiosqlite.Connection) -> None:
     await _execute_all(db, statements)
 
 
+def dialect(db: object) -> str:
+    """``"sqlite"`` or ``"postgresql"``: the SQL the connection a step (or an operation) was handed speaks."""
+    return getattr(db, "dialect", "sqlite")
+
+
 async def _v2_models_and_retrains(db: aiosqlite.Connection) -> None:
     """Per-guild model versions, which version each guild serves, and retrain runs."""
     statements = [
@@ -118,6 +123,12 @@ async def _v2_models_and_retrains(db: aiosqlite.Connection) -> None:
             updated_at TEXT NOT NULL
         )""",
     ]
+    if dialect(db) == "postgresql":
+        # PostgreSQL checks that a referenced table exists: the runs' key to versions comes after both.
+        statements[0] = statements[0].replace("REFERENCES model_versions (id)", "")
+        statements.append(
+            "ALTER TABLE retrain_runs ADD FOREIGN KEY (parent_version_id) REFERENCES model_versions (id)"
+        )
     await _execute_all(db, statements)
 
 

@@ -22,16 +22,17 @@ from bot.storage.records import StoreBusyError, StoreError, StoreInputError, che
 
 _BUSY_S = 5.0  # how long the export waits for another process's lock
 
-# Named parameters: :guild (NULL = every guild) and :min_votes.
+# Named parameters: :guild (NULL = every guild) and :min_votes. The CAST tells PostgreSQL the type of a
+# parameter that is only tested for NULL; SQLite reads it the same.
 FAVOURED_SQL = """
     SELECT q.id, q.text, q.guild_id, COUNT(*) AS n_votes, q.seed, q.model_version, q.created_at
     FROM quotes q JOIN votes v ON v.quote_id = q.id
-    WHERE :guild IS NULL OR q.guild_id = :guild
+    WHERE CAST(:guild AS BIGINT) IS NULL OR q.guild_id = :guild
     GROUP BY q.id HAVING COUNT(*) >= :min_votes
     ORDER BY n_votes DESC, q.id"""
 SOURCE_SQL = """
     SELECT id, text, guild_id, created_at FROM source_quotes
-    WHERE :guild IS NULL OR guild_id = :guild
+    WHERE CAST(:guild AS BIGINT) IS NULL OR guild_id = :guild
     ORDER BY id"""
 
 

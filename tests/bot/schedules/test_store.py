@@ -1,9 +1,9 @@
-"""bot/schedules/store.py against real SQLite files: limits, ownership, due times, the post transaction."""
+"""bot/schedules/store.py on a real SQLite file and a real PostgreSQL database: limits, ownership, due
+times, the post transaction."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from bot.schedules.store import (
     rhythm_from_json,
     rhythm_to_json,
 )
-from bot.storage.db import fetch_one
+from bot.storage.db import dialect, fetch_one
 from bot.storage.shards import Shards
 from bot.storage.store import Store, StoreError, StoreInputError
 
@@ -32,8 +32,9 @@ SETTINGS = {"temperature": 0.8, "max_chars": 120, "rng_seed": 42, "stopped": "en
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "quotes.db"
+def db_path(store_target: Path | str) -> Path | str:
+    """A SQLite file or a fresh PostgreSQL database: every test here runs on both."""
+    return store_target
 
 
 @pytest.fixture
@@ -243,21 +244,33 @@ async def test_a_next_run_that_is_not_later_is_refused(store: Store, schedules: 
     assert await schedules.get(GUILD, schedule.id) == schedule
 
 
+async def fail_on(store: Store, event: str, table: str) -> None:
+    """A trigger that makes ``event`` on ``table`` fail, as a full disk would."""
+
+    async def op(db) -> None:
+        if dialect(db) == "sqlite":
+            await db.execute(
+                f"CREATE TRIGGER fail {event} ON {table} BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+            )
+            return
+        await db.execute("CREATE FUNCTION fail() RETURNS trigger LANGUAGE plpgsql AS "
+                         "$$BEGIN RAISE EXCEPTION 'disk trouble'; END$$")  # fmt: skip
+        await db.execute(f"CREATE TRIGGER fail {event} ON {table} FOR EACH ROW EXECUTE FUNCTION fail()")
+
+    await store.write(op)
+
+
 @pytest.mark.parametrize(
-    "trigger",
-    [
-        # Fails after the quote was inserted: the insert must be rolled back with it.
-        "BEFORE UPDATE OF next_run_at ON schedules BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
-        "BEFORE INSERT ON quotes BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
-    ],
+    ("event", "table"),
+    # Fails after the quote was inserted: the insert must be rolled back with it.
+    [("BEFORE UPDATE OF next_run_at", "schedules"), ("BEFORE INSERT", "quotes")],
 )
-async def test_record_post_is_all_or_nothing(db_path: Path, trigger: str) -> None:
+async def test_record_post_is_all_or_nothing(db_path: Path, event: str, table: str) -> None:
     store = await Store.open(db_path)
     try:
         schedules = ScheduleStore(store)
         schedule = await add(schedules)
-        with sqlite3.connect(db_path) as other:
-            other.execute(f"CREATE TRIGGER fail {trigger}")
+        await fail_on(store, event, table)
         with pytest.raises(StoreError, match="disk trouble"):
             await post(schedules, schedule)
         assert await count_quotes(store) == 0

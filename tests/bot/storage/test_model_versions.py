@@ -1,4 +1,4 @@
-"""bot.storage.model_versions on a real SQLite store: runs (one per guild, a global limit), versions,
+"""bot.storage.model_versions on both backends: runs (one per guild, a global limit), versions,
 rollback."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from bot.storage.store import Store
 
 
 @pytest.fixture
-async def versions(tmp_path: Path):
-    store = await Store.open(tmp_path / "quotes.db")
+async def versions(store_target: Path | str, tmp_path: Path):
+    store = await Store.open(store_target)
     yield ModelVersions(store, tmp_path / "models")
     await store.close()
 
@@ -99,9 +99,9 @@ class Clock:
         return self.now
 
 
-async def test_start_up_leaves_another_live_process_run_alone(tmp_path: Path):
+async def test_start_up_leaves_another_live_process_run_alone(store_target: Path | str, tmp_path: Path):
     clock = Clock()
-    store = await Store.open(tmp_path / "quotes.db", clock=clock)
+    store = await Store.open(store_target, clock=clock)
     try:
         mine = ModelVersions(store, tmp_path / "models", owner="host-a/shards 0,1")
         theirs = ModelVersions(store, tmp_path / "models", owner="host-b/shards 2,3")
