@@ -7,10 +7,10 @@ enable "Message Content Intent" for the application in the developer portal (Bot
     async with bot:
         await bot.start(settings.token.get())
 
-``setup_hook`` opens the store (``DB_PATH``), loads the model in the host's executor, loads the cogs
-and syncs slash commands only when told to. ``close`` refuses new quotes, waits for the replies in
-flight, closes the model host and the store, then disconnects. Mentions are off for the whole bot,
-so no seed or quote can ping anyone.
+``setup_hook`` opens the store (``DATABASE_URL``, else ``DB_PATH``), loads the model in the host's
+executor, loads the cogs and syncs slash commands only when told to. ``close`` refuses new quotes, waits
+for the replies in flight, closes the model host and the store, then disconnects. Mentions are off for
+the whole bot, so no seed or quote can ping anyone.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ class QuoteBotMixin:
 
     async def setup_hook(self) -> None:
         settings = self.settings
-        self.store = await Store.open(settings.db_path)  # migrates the schema to the latest version
+        self.store = await Store.open(settings.store_target)  # migrates the schema to the latest version
         self.host = ModelHost.from_settings(settings)
         await self.host.start()  # the checkpoint loads in the host's executor, off the event loop
         versions = ModelVersions(self.store, settings.models_dir, owner_name(settings.shard_ids))

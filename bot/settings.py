@@ -71,6 +71,7 @@ class Settings:
     model_path: Path = DEFAULT_CHECKPOINT
     device: str = "auto"
     db_path: Path = Path("quotebot.db")
+    database_url: Secret | None = field(default=None, repr=False)  # PostgreSQL instead of db_path
     max_seed_chars: int = 200
     max_quote_chars: int = 1100  # the bundled corpus's 99th-percentile quote length, rounded up
     cooldown_seconds: float = 10.0
@@ -103,6 +104,11 @@ class Settings:
     @property
     def has_token(self) -> bool:
         return self.token is not None
+
+    @property
+    def store_target(self) -> str | Path:
+        """What ``Store.open`` opens: the PostgreSQL URL if ``DATABASE_URL`` is set, else the SQLite file."""
+        return self.database_url.get() if self.database_url is not None else self.db_path
 
 
 def _is_loopback(host: str) -> bool:
@@ -216,6 +222,13 @@ def _shard_ids(raw: str) -> tuple[int, ...]:
     return tuple(sorted(ids))
 
 
+def _database_url(raw: str) -> Secret:
+    # The URL may hold a password: the message never repeats it.
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise ValueError("must be a postgresql:// URL (leave it empty to use SQLite at DB_PATH)")
+    return Secret(raw)
+
+
 def _token(raw: str) -> Secret:
     # Never quote the value: a near-miss token is still most of a secret.
     if raw.lower().startswith("bot "):
@@ -283,6 +296,7 @@ PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MODEL_PATH": ("model_path", _model_path),
     "DEVICE": ("device", _device),
     "DB_PATH": ("db_path", lambda raw: Path(raw).expanduser()),
+    "DATABASE_URL": ("database_url", _database_url),
     "MAX_SEED_CHARS": ("max_seed_chars", _int(1, 1000)),
     "MAX_QUOTE_CHARS": ("max_quote_chars", _int(10, 1900)),
     "QUOTE_COOLDOWN_SECONDS": ("cooldown_seconds", _number("seconds", 0)),

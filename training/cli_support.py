@@ -11,13 +11,17 @@ from pathlib import Path
 
 from model.vocab import Vocab
 from training.corpus import CorpusStats, corpus_fingerprint, load_quotes
+from training.postgres_reader import is_database_url, shown
 from training.trainer import TrainSettings
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def repo_relative(path: str | Path) -> str:
-    """``path`` relative to the repository root (``../shared/data/x.txt``), so metadata travels."""
+    """``path`` relative to the repository root (``../shared/data/x.txt``), so metadata travels; a
+    database URL as it is, less any password."""
+    if is_database_url(path):
+        return shown(str(path))
     return os.path.relpath(Path(path).resolve(), REPO)
 
 

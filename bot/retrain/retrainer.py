@@ -39,6 +39,7 @@ from bot.retrain.progress import OnUpdate, RunHandle, RunUpdate
 from bot.retrain.texts import finished_text, progress_text, started_text
 from bot.serving.guild_models import GuildModels
 from bot.settings import Settings
+from bot.storage.db import is_url, split_password
 from bot.storage.model_versions import (
     ModelVersion,
     ModelVersions,
@@ -75,7 +76,7 @@ class RetrainConfig:
     """What a retrain needs to know; ``from_settings`` fills it from the bot's settings."""
 
     models_dir: Path
-    db_path: Path
+    db_path: Path | str  # the SQLite file, or the PostgreSQL URL (DATABASE_URL)
     bundled_model: Path
     min_votes: int = 1
     min_quotes: int = 20
@@ -96,7 +97,7 @@ class RetrainConfig:
     def from_settings(cls, settings: Settings, **overrides) -> RetrainConfig:
         values = {
             "models_dir": settings.models_dir,
-            "db_path": settings.db_path,
+            "db_path": settings.store_target,
             "bundled_model": settings.model_path,
             "min_votes": settings.retrain_min_votes,
             "min_quotes": settings.retrain_min_quotes,
@@ -123,6 +124,14 @@ class Retrainer:
         self.versions = versions
         self.guild_models = guild_models
         self._runs: dict[int, RunHandle] = {}
+        # The children read the store themselves: a file path, or the URL with its password apart.
+        self._child_env: dict[str, str] = {}
+        if is_url(str(config.db_path)):
+            self._db_arg, password = split_password(str(config.db_path))
+            if password is not None:
+                self._child_env["PGPASSWORD"] = password
+        else:
+            self._db_arg = str(Path(config.db_path).resolve())
 
     async def start_up(self) -> list[RetrainRun]:
         """Mark runs that died with a process as interrupted, and remove those runs' working folders.
@@ -248,7 +257,7 @@ class Retrainer:
         parent_path = self.versions.file_of(parent) if parent else config.bundled_model
         work.mkdir(parents=True, exist_ok=True)
         candidate = work / "candidate.pt"
-        corpus = ["--db", str(Path(config.db_path).resolve()), "--guild", str(run.guild_id)]
+        corpus = ["--db", self._db_arg, "--guild", str(run.guild_id)]
         corpus += ["--min-votes", str(config.min_votes)]
         base = ["--replay-corpus", str(config.base_corpus)] if config.base_corpus else []
         finetune = [config.python, "-m", "training", "finetune", *corpus, "--from", str(parent_path)]
@@ -279,7 +288,7 @@ class Retrainer:
         """Run one child to its end; its last ``judged`` event (if any). ``RunEnded`` unless it succeeded."""
         if handle.cancelled:
             raise RunEnded("cancelled", "cancelled")
-        child = handle.child = await Child.start(argv)
+        child = handle.child = await Child.start(argv, env=self._child_env)
         judged = None
         try:
             async for event in child.events(deadline):

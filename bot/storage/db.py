@@ -20,6 +20,7 @@ import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiosqlite
 
@@ -31,7 +32,7 @@ T = TypeVar("T")
 D = TypeVar("D", bound="Database")
 Op = Callable[[aiosqlite.Connection], Awaitable[T]]
 URL_SCHEMES = ("postgresql://", "postgres://")
-__all__ = ["Database", "dialect", "fetch_one", "is_url", "rowcount"]
+__all__ = ["Database", "dialect", "fetch_one", "is_url", "rowcount", "split_password"]
 
 
 class Backend(Protocol):
@@ -49,6 +50,16 @@ class Backend(Protocol):
 def is_url(target: object) -> bool:
     """True for a PostgreSQL URL (``DATABASE_URL``), False for a SQLite path."""
     return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """``(the URL without its password, the password)``: a child process gets the first on its command
+    line and the second in ``PGPASSWORD``, so the secret shows in no process list, log or metadata."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, None
+    netloc = parts.netloc.replace(f":{parts.password}@", "@", 1)
+    return urlunsplit(parts._replace(netloc=netloc)), unquote(parts.password)
 
 
 async def rowcount(db: aiosqlite.Connection, sql: str, params: Any = ()) -> int:

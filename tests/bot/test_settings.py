@@ -307,3 +307,17 @@ def test_shard_ids_lists_and_ranges(raw: str, ids: tuple[int, ...]):
 )
 def test_bad_shard_ids_refused(env: dict[str, str], words: str):
     assert words in problems(**env)["SHARD_IDS"]
+
+
+def test_database_url_selects_postgresql_and_never_shows_its_password():
+    url = "postgresql://bot:hunter2-secret@db.example:5432/quotes"
+    settings = load(DATABASE_URL=url, DB_PATH="ignored.db")
+    assert settings.store_target == url
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.database_url)
+    assert load().store_target == Path("quotebot.db")
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused_without_repeating_it():
+    found = problems(DATABASE_URL="mysql://bot:hunter2-secret@db/quotes")
+    assert "postgresql://" in found["DATABASE_URL"]
+    assert "hunter2" not in found["DATABASE_URL"]

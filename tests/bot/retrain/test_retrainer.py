@@ -164,6 +164,31 @@ async def test_a_run_promotes_and_only_that_server_gets_the_new_model(store, bot
 
 
 @pytest.mark.slow
+async def test_a_run_on_postgresql_reads_its_quotes_there_and_promotes(
+    postgres_url: str, tmp_path: Path, sample_quotes: list[str], base_checkpoint: Path
+):
+    store = await Store.open(postgres_url)
+    try:
+        await fill_store(store, sample_quotes)
+        host = ModelHost(base_checkpoint, device="cpu", threads=1)
+        await host.start()
+        versions = ModelVersions(store, tmp_path / "models")
+        parts = (host, versions, GuildModels(versions, host))
+        retrainer = make_retrainer(store, parts, base_checkpoint, db_path=postgres_url)
+        try:
+            handle = await retrainer.start(GUILD, requested_by=ADMIN, channel_id=5)
+            final = await asyncio.wait_for(handle.task, 90)
+        finally:
+            await host.close()
+        assert final.phase == "promoted", final.text
+        assert final.version.trained_on["favoured"] == 20 and final.version.trained_on["source"] == 6
+        assert (await versions.current(GUILD)).id == final.version.id
+        assert load_checkpoint(versions.file_of(final.version)).metadata["corpus"].startswith("postgresql://")
+    finally:
+        await store.close()
+
+
+@pytest.mark.slow
 async def test_a_rejected_run_reports_its_figures_and_changes_nothing(store, bot_parts, base_checkpoint):
     _host, versions, guild_models = bot_parts
     retrainer = make_retrainer(store, bot_parts, base_checkpoint, score_margin=-math.inf)
