@@ -43,6 +43,7 @@ class Backend(Protocol):
     busy_timeout: float
 
     async def write(self, op: Any) -> Any: ...
+    async def claim(self, op: Any) -> Any: ...
     async def read(self, op: Any) -> Any: ...
     async def close(self) -> None: ...
 
@@ -138,6 +139,12 @@ class Database:
     async def write(self, op: Op[T]) -> T:
         """Run ``op(connection)`` as one transaction: all of it is written or none of it."""
         return await self._backend.write(op)
+
+    async def claim(self, op: Op[T]) -> T:
+        """Run ``op(connection)`` as one transaction that takes rows for this process with
+        ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (add it where ``dialect(db)`` says so); on
+        SQLite, an ordinary write (one writer at a time)."""
+        return await self._backend.claim(op)
 
     async def read(self, op: Op[T]) -> T:
         """Run ``op(connection)`` in one read transaction, so all its queries see the same moment."""

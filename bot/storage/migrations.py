@@ -169,8 +169,24 @@ async def _v4_run_owners(db: aiosqlite.Connection) -> None:
     await _execute_all(db, statements)
 
 
+async def _v5_schedule_claims(db: aiosqlite.Connection) -> None:
+    """Which process is posting a due schedule, until when (several processes share the table)."""
+    statements = [
+        # claimed_until: ISO UTC; a claim past it is void (its process died or hung), so others may take it.
+        "ALTER TABLE schedules ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE schedules ADD COLUMN claimed_until TEXT",
+    ]
+    await _execute_all(db, statements)
+
+
 # Append only. Index k holds the step from version k to version k + 1.
-MIGRATIONS: list[Migration] = [_v1_core, _v2_models_and_retrains, _v3_schedules, _v4_run_owners]
+MIGRATIONS: list[Migration] = [
+    _v1_core,
+    _v2_models_and_retrains,
+    _v3_schedules,
+    _v4_run_owners,
+    _v5_schedule_claims,
+]
 LATEST_VERSION = len(MIGRATIONS)
 
 

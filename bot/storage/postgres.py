@@ -12,6 +12,7 @@ Writes run as SERIALIZABLE transactions: PostgreSQL then guarantees what SQLite'
 gave (a check and the insert it guards, e.g. "at most N running retrains", cannot interleave with
 another process's), and a transaction that lost a conflict is retried whole for ``busy_timeout`` seconds,
 then StoreBusyError. Reads are REPEATABLE READ, read-only: one snapshot, like SQLite's read transaction.
+``claim`` runs READ COMMITTED, for statements that take rows with ``FOR UPDATE SKIP LOCKED``.
 """
 
 from __future__ import annotations
@@ -226,6 +227,11 @@ class PostgresBackend:
     async def write(self, op: Callable[[PgConnection], Awaitable[T]]) -> T:
         """Run ``op(connection)`` as one SERIALIZABLE transaction, retried whole after a lost conflict."""
         return await self._retry(op, "serializable", readonly=False)
+
+    async def claim(self, op: Callable[[PgConnection], Awaitable[T]]) -> T:
+        """A READ COMMITTED write for ``SELECT ... FOR UPDATE SKIP LOCKED`` claims: rows another process
+        is claiming are skipped, not waited for, and no serialization conflict arises between claimers."""
+        return await self._retry(op, "read_committed", readonly=False)
 
     async def read(self, op: Callable[[PgConnection], Awaitable[T]]) -> T:
         """Run ``op(connection)`` in one read-only snapshot."""

@@ -118,6 +118,10 @@ class SqliteBackend:
         async with self._lock:
             return await self._retry(transaction)
 
+    async def claim(self, op: Op[T]) -> T:
+        """A write that takes rows for this process: SQLite's one writer at a time already serialises it."""
+        return await self.write(op)
+
     async def read(self, op: Op[T]) -> T:
         """Run ``op(connection)`` in one read transaction, so all its queries see the same moment."""
 

@@ -26,6 +26,7 @@ from bot.schedules.scheduler import (
     PostError,
     Scheduler,
     ServiceGenerator,
+    TickReport,
 )
 from bot.schedules.store import Schedule, ScheduleStore
 from bot.serving.host import ModelHost
@@ -292,8 +293,31 @@ async def test_a_database_that_refuses_writes_posts_nothing(
         with caplog.at_level(logging.ERROR):
             report = await scheduler.run_due()
         other.rollback()
-    assert report.failed == [schedule.id] and channels.attempts == 0  # not posted, so never posted twice
+    # Claiming the due schedule is a write: refused, so nothing was generated, posted or recorded.
+    assert report == TickReport() and channels.attempts == 0
     assert "busy" in str(caplog.records[0].exc_info[1])
+    clock.advance(minutes=1)
+    assert (await scheduler.run_due()).posted == [schedule.id]  # once the lock is gone: one post
+    assert (await schedules.get(GUILD, schedule.id)).next_run_at == START + timedelta(minutes=20)
+
+
+async def test_a_post_the_database_refuses_to_record_is_not_sent_and_backs_off(
+    scheduler: Scheduler,
+    schedules: ScheduleStore,
+    store: Store,
+    channels: Channels,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    schedule = await add(schedules, clock, "every 10m")
+    clock.advance(minutes=10)
+    trigger = "CREATE TRIGGER full BEFORE INSERT ON quotes BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    await store.write(lambda db: db.execute(trigger))
+    with caplog.at_level(logging.ERROR):
+        report = await scheduler.run_due()
+    assert report.failed == [schedule.id] and channels.attempts == 0  # not recorded, so never sent
+    assert "disk full" in str(caplog.records[0].exc_info[1])
+    await store.write(lambda db: db.execute("DROP TRIGGER full"))
     clock.advance(minutes=1)  # still due, but it waits out the backoff instead of failing every tick
     assert (await scheduler.run_due()).waiting == [schedule.id]
     clock.advance(minutes=4)

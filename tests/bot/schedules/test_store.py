@@ -178,6 +178,39 @@ async def test_due_only_for_servers_on_the_given_shards(schedules: ScheduleStore
     assert [s.id for s in await schedules.due(later, shards=Shards((1,), 2))] == [second.id]
 
 
+async def test_two_processes_claiming_at_once_never_take_the_same_schedule(db_path: Path) -> None:
+    one, two = await Store.open(db_path), await Store.open(db_path)  # two processes' connections
+    try:
+        made = [await add(ScheduleStore(one, max_per_guild=40), "every 1h", guild=GUILD) for _ in range(30)]
+        later = made[-1].next_run_at + timedelta(minutes=1)
+        stores = (ScheduleStore(one), ScheduleStore(two))
+        owners = [f"process-{i}" for i in range(8)]  # eight claimers at once, over two connections
+        claims = await asyncio.gather(
+            *(stores[i % 2].claim_due(later, owner, limit=5) for i, owner in enumerate(owners))
+        )
+        taken = [s.id for claim in claims for s in claim]
+        assert len(taken) == len(set(taken)) == 30  # every one once: none twice, none left
+        # A claim holds against the others until it is posted or its lease ends.
+        assert await stores[1].claim_due(later, "newcomer") == []
+        again = await stores[0].claim_due(later, owners[0], limit=50)  # its own claims come back to it
+        assert sorted(s.id for s in again) == sorted(s.id for s in claims[0])
+        expired = await stores[1].claim_due(later + timedelta(minutes=6), "newcomer", limit=50)
+        assert len(expired) == 30  # their processes died: after the lease, the newcomer takes them all
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_posting_ends_the_claim(schedules: ScheduleStore) -> None:
+    schedule = await add(schedules, "every 1h")
+    at = schedule.next_run_at
+    assert [s.id for s in await schedules.claim_due(at, "a")] == [schedule.id]
+    assert await schedules.claim_due(at, "b") == []
+    assert await post(schedules, schedule) is not None
+    moved = await schedules.get(GUILD, schedule.id)
+    assert [s.id for s in await schedules.claim_due(moved.next_run_at, "b")] == [schedule.id]
+
+
 async def test_pause_shows_the_reason_and_resume_restarts_from_now(schedules: ScheduleStore) -> None:
     schedule = await add(schedules, "every 6h")
     assert await schedules.pause(schedule.id, "the channel no longer exists")

@@ -116,11 +116,24 @@ async def _check_v4(store: Store) -> None:
     ]
 
 
+async def _seed_v5(db: aiosqlite.Connection) -> None:
+    await db.execute(
+        "UPDATE schedules SET claimed_by = 'host-a:1', claimed_until = '2026-05-06T07:08:09+00:00'"
+    )
+
+
+async def _check_v5(store: Store) -> None:
+    assert await _rows(store, "SELECT id, claimed_by, claimed_until FROM schedules") == [
+        (1, "host-a:1", "2026-05-06T07:08:09+00:00")
+    ]
+
+
 FIXTURES: dict[int, tuple[Seeder, Checker]] = {
     1: (_seed_v1, _check_v1),
     2: (_seed_v2, _check_v2),
     3: (_seed_v3, _check_v3),
     4: (_seed_v4, _check_v4),
+    5: (_seed_v5, _check_v5),
 }
 
 

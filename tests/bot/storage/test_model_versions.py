@@ -91,6 +91,22 @@ async def test_start_up_marks_running_runs_interrupted(versions: ModelVersions):
     assert not await versions.finish_run(running.id, "promoted", "the old task's late word", {})
 
 
+async def test_two_processes_never_take_the_same_retrain_slot(store_target: Path | str, tmp_path: Path):
+    stores = [await Store.open(store_target, busy_timeout=20) for _ in range(2)]  # two processes
+    try:
+        sides = [ModelVersions(store, tmp_path / "models", owner=f"p{i}") for i, store in enumerate(stores)]
+        results = await asyncio.gather(
+            *(sides[g % 2].start_run(g, requested_by=7, channel_id=3, max_running=2) for g in range(1, 11)),
+            return_exceptions=True,
+        )
+        started = [r for r in results if not isinstance(r, BaseException)]
+        assert len(started) == 2  # the slots: two at once, across both processes
+        assert all(isinstance(r, RetrainRefusedError) for r in results if isinstance(r, BaseException))
+    finally:
+        for store in stores:
+            await store.close()
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
