@@ -295,6 +295,12 @@ class ModelVersions:
         row = await self.db.read(lambda db: fetch_one(db, sql, (check_id("guild_id", guild_id),)))
         return _version(row) if row else None
 
+    async def current_id(self, guild_id: int) -> int | None:
+        """The id of the version the guild serves (None: the bundled model): one cheap read."""
+        sql = "SELECT version_id FROM guild_models WHERE guild_id = ?"
+        row = await self.db.read(lambda db: fetch_one(db, sql, (check_id("guild_id", guild_id),)))
+        return row[0] if row else None
+
     async def lineage(self, guild_id: int) -> list[ModelVersion]:
         """The guild's current version, then its parent, grandparent, ...: the order to fall back in."""
         current = await self.current(guild_id)

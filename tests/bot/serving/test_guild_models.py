@@ -97,3 +97,18 @@ async def test_model_text_for_the_bundled_model(parts):
     _versions, _host, guild_models = parts
     text = model_text(await guild_models.serving(GUILD), None, "default.pt")
     assert "bundled model (default.pt)" in text and "no retrain" in text
+
+
+async def test_a_version_another_process_promoted_serves_after_the_recheck(parts, sample_vocab):
+    versions, host, _own = parts
+    now = [0.0]
+    elsewhere = GuildModels(versions, host, recheck_s=10.0, clock=lambda: now[0])  # the other process
+    assert await elsewhere.model_id(GUILD) == DEFAULT_MODEL_ID
+    v1 = await add_version(versions, sample_vocab, 1, None, seed=1)  # promoted by this process
+    now[0] = 9.0
+    assert await elsewhere.model_id(GUILD) == DEFAULT_MODEL_ID  # still its cached lineage
+    now[0] = 10.0
+    assert await elsewhere.model_id(GUILD) == v1.model_id  # the store said: version 1 serves now
+    await versions.rollback(GUILD)
+    now[0] = 25.0
+    assert await elsewhere.model_id(GUILD) == DEFAULT_MODEL_ID
