@@ -8,8 +8,9 @@ Each server's lineage (its current version, that version's parent, ...) is read 
 every ``recheck_s`` seconds the next use asks the store which version serves the server, so a version
 another process promoted or rolled back (several processes, one store, a shared models folder) is loaded
 at the next quote after that. A version whose file the model host refuses (any ``CheckpointError``:
-missing, truncated, not a checkpoint) is logged, remembered as bad with the reason, and passed over for its parent, down to the
-bundled model, so a damaged file never stops a server's quotes; ``!model`` reports it.
+missing, truncated, not a checkpoint) is logged, remembered as bad with the reason, and passed over for
+its parent, down to the bundled model, so a damaged file never stops a server's quotes; ``!model``
+reports it.
 """
 
 from __future__ import annotations
