@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -43,8 +44,12 @@ def postgres_server():
         pytest.skip(f"PostgreSQL could not start here: {type(exc).__name__}: {exc}")
     yield server
     # Immediate shutdown: the data is thrown away anyway, and pg_ctl's orderly stop took 15 s here.
+    pid = server.get_pid()
     with contextlib.suppress(ProcessLookupError, TypeError):
-        os.kill(server.get_pid(), signal.SIGQUIT)
+        os.kill(pid, signal.SIGQUIT)
+        for _ in range(100):  # gone within a second or so; then pgserver's cleanup has nothing to stop
+            os.kill(pid, 0)
+            time.sleep(0.05)
     server.cleanup()
     shutil.rmtree(folder, ignore_errors=True)
 
