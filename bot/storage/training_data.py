@@ -90,8 +90,10 @@ def training_quotes_from_rows(
 def read_training_quotes(
     db_path: str | os.PathLike[str], guild: int | None = None, min_votes: int = 1
 ) -> list[TrainingQuote]:
-    """The training quotes of a store file, read-only and from one consistent snapshot."""
+    """The training quotes of a store file (or a ``postgresql://`` URL), read-only, from one snapshot."""
     params = training_params(guild, min_votes)
+    if isinstance(db_path, str) and db_path.startswith(("postgresql://", "postgres://")):
+        return _read_postgres(db_path, params)
     path = Path(db_path)
     if not path.is_file():
         raise StoreError(f"there is no database file at {path}")
@@ -117,6 +119,38 @@ def read_training_quotes(
         if is_busy_error(exc):
             raise StoreBusyError(str(path), _BUSY_S) from exc
         raise StoreError(f"{path}: cannot read the database ({exc})") from exc
+    return training_quotes_from_rows(favoured, source)
+
+
+def _read_postgres(url: str, params: dict[str, int | None]) -> list[TrainingQuote]:
+    """``read_training_quotes`` on PostgreSQL: a read-only snapshot, never a migration."""
+    import asyncio
+
+    import asyncpg
+
+    from bot.storage.postgres import PgConnection, redacted
+
+    async def read() -> tuple[list, list]:
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                version = await conn.fetchval("SELECT version FROM quotebot_schema")
+                if not 1 <= (version or 0) <= LATEST_VERSION:
+                    raise StoreError(
+                        f"{redacted(url)} is not a quotebot database of a version this code reads "
+                        f"(schema version {version}; this code knows 1 to {LATEST_VERSION})"
+                    )
+                db = PgConnection(conn, frozenset())
+                favoured = await (await db.execute(FAVOURED_SQL, params)).fetchall()
+                source = await (await db.execute(SOURCE_SQL, params)).fetchall()
+                return favoured, source
+        finally:
+            await conn.close()
+
+    try:
+        favoured, source = asyncio.run(read())
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise StoreError(f"{redacted(url)}: cannot read the database ({type(exc).__name__}: {exc})") from exc
     return training_quotes_from_rows(favoured, source)
 
 
