@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 POOL_SIZE = 10  # connections per process; each operation holds one for its transaction
 _MIGRATION_LOCK = 0x71756F7465  # pg_advisory_lock key ("quote"): one process migrates at a time
-_RETRY = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
+# Lost a serialization conflict, a deadlock, or waited lock_timeout for another process's lock: try again.
+_RETRY = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError, asyncpg.LockNotAvailableError)
 
 
 def redacted(url: str) -> str:
@@ -197,7 +198,11 @@ class PostgresBackend:
         """Connect, migrate to the latest schema, and learn which tables have an ``id`` column."""
         shown = redacted(url)
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size, timeout=busy_timeout)
+            # lock_timeout: no statement waits longer than the whole retry window for another's lock.
+            settings = {"lock_timeout": f"{max(1, int(busy_timeout * 1000))}ms"}
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=pool_size, timeout=busy_timeout, server_settings=settings
+            )
         except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             # asyncpg's messages name the host and user, never the password; the URL itself is not shown.
             raise StoreError(f"{shown}: cannot connect to PostgreSQL ({type(exc).__name__}: {exc})") from exc
