@@ -7,6 +7,7 @@ tests/test_schedules_discord.py).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import sqlite3
@@ -148,6 +149,27 @@ async def test_posts_when_due_and_not_before(
     # The same moment again (another tick): nothing more.
     assert (await scheduler.run_due()).posted == []
     assert channels.count() == 1
+
+
+async def test_two_processes_on_the_same_servers_post_each_run_once_and_generate_it_once(
+    tmp_path: Path, service: QuoteService, channels: Channels, clock: Clock
+) -> None:
+    one = await Store.open(tmp_path / "shared.db", busy_timeout=10)
+    two = await Store.open(tmp_path / "shared.db", busy_timeout=10)
+    try:
+        made = [await add(ScheduleStore(one), clock, "every 10m Hey,", channel=GENERAL + i) for i in range(6)]
+        schedulers = [
+            Scheduler(ScheduleStore(store), ServiceGenerator(service), channels, clock=clock, owner=name)
+            for store, name in ((one, "process-a"), (two, "process-b"))
+        ]
+        clock.advance(minutes=10)
+        reports = await asyncio.gather(*(scheduler.run_due() for scheduler in schedulers))
+        posted = [sid for report in reports for sid in report.posted]
+        assert sorted(posted) == sorted(s.id for s in made) and channels.count() == 6  # each once
+        assert [r.superseded for r in reports] == [[], []]  # and none written twice only to be dropped
+    finally:
+        await one.close()
+        await two.close()
 
 
 async def test_two_processes_on_different_shards_each_post_only_their_servers(
