@@ -189,6 +189,11 @@ class Retrainer:
             run = self._runs[guild_id].run
             raise RetrainRefusedError(f"a retrain is already running in this server (run #{run.id}).")
         counts = await self.gather(guild_id)
+        # A run whose process died without a restart (a container replaced under a new host name) would
+        # hold its server and a slot for ever: any start sweeps such stale runs first.
+        stale = await self.versions.interrupt_running(timedelta(seconds=self.config.stale_after_s), own=False)
+        for dead in stale:
+            shutil.rmtree(self._work_dir(dead.id), ignore_errors=True)
         run = await self.versions.start_run(guild_id, requested_by, channel_id, self.config.max_concurrent)
         handle = RunHandle(run, on_update, self.config.progress_every_s)
         self._runs[guild_id] = handle

@@ -217,19 +217,22 @@ class ModelVersions:
         params = (self.db.now(), run_id, self.owner)
         return await self.db.write(lambda db: rowcount(db, sql, params)) == 1
 
-    async def interrupt_running(self, stale_after: timedelta = timedelta(minutes=3)) -> list[RetrainRun]:
-        """At start-up: mark as interrupted the runs that died with a process.
+    async def interrupt_running(
+        self, stale_after: timedelta = timedelta(minutes=3), *, own: bool = True
+    ) -> list[RetrainRun]:
+        """Mark as interrupted the runs that died with a process.
 
-        That is this process's own running runs (it has just started, so they died with its previous life),
-        and any other owner's whose heartbeat is older than ``stale_after`` (or missing): that process is
-        gone. Another process's live run, beating within ``stale_after``, is left alone.
+        At start-up (``own=True``) that is this process's own running runs (it has just started, so they
+        died with its previous life), and any other owner's whose heartbeat is older than ``stale_after``
+        (or missing): that process is gone. Another process's live run, beating within ``stale_after``, is
+        left alone. ``own=False`` (before a new run) sweeps only the stale ones, never this process's.
         """
         detail = "interrupted: the bot restarted while this retrain was running"
         stale = (datetime.fromisoformat(self.db.now()) - stale_after).isoformat()
         # ISO UTC text of one width: text order is time order in both backends.
         where = """WHERE status = 'running'
                    AND (owner = ? OR owner IS NULL OR heartbeat_at IS NULL OR heartbeat_at < ?)"""
-        params = (self.owner, stale)
+        params = (self.owner if own else "", stale)
 
         async def op(db: aiosqlite.Connection) -> list[RetrainRun]:
             sql = f"SELECT {_RUN_COLUMNS} FROM retrain_runs {where} ORDER BY id"

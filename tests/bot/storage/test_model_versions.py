@@ -136,6 +136,14 @@ async def test_start_up_leaves_another_live_process_run_alone(store_target: Path
         assert [r.id for r in marked] == [their_run.id]
         assert (await theirs.run(their_run.id)).status == "interrupted"
         assert not await theirs.heartbeat(their_run.id)  # a late beat does not revive it
+        # Before a new run, only stale runs are swept: never this process's live one.
+        live = await mine.start_run(3, requested_by=7, channel_id=3, max_running=5)
+        dead = await theirs.start_run(4, requested_by=7, channel_id=3, max_running=5)
+        clock.now += timedelta(minutes=2)
+        await mine.heartbeat(live.id)
+        clock.now += timedelta(minutes=2)  # theirs silent for 4 minutes, mine beat 2 minutes ago
+        swept = await mine.interrupt_running(stale_after=timedelta(minutes=3), own=False)
+        assert [r.id for r in swept] == [dead.id] and (await mine.run(live.id)).status == "running"
     finally:
         await store.close()
 
