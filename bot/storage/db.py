@@ -11,14 +11,14 @@ SQLite's style with ``?`` placeholders, against the connection an operation is h
 The PostgreSQL connection offers the same calls, translating placeholders; rows are plain tuples on both.
 SQL that must differ per backend asks ``dialect(db)``. Portable SQL, which both run alike: ``?`` or
 ``:name`` parameters; ``ON CONFLICT ... DO NOTHING / DO UPDATE SET x = excluded.x`` (not ``INSERT OR ...``);
-``CAST(? AS BIGINT) IS NULL`` for a parameter only tested for NULL; times as the ISO text ``now()`` gives
-(not ``datetime('now')``); JSON parsed in Python (not ``json_extract``); ``lower(x) LIKE lower(?)`` (SQLite's
-LIKE ignores ASCII case, PostgreSQL's does not). Migrations written in SQLite's DDL are translated
-(``INTEGER`` columns become ``BIGINT``); a table rebuild or a ``PRAGMA`` needs its PostgreSQL branch.
+``CAST(? AS BIGINT) IS NULL`` for a parameter only tested for NULL; times as the ISO text ``Database.now()``
+gives (not ``datetime('now')``); JSON parsed in Python (not ``json_extract``); ``lower(x) LIKE lower(?)``
+(SQLite's LIKE ignores ASCII case, PostgreSQL's does not). Migrations written in SQLite's DDL are
+translated (``INTEGER`` columns become ``BIGINT``); a table rebuild or a ``PRAGMA`` needs its PostgreSQL
+branch.
 
-Every ``write`` is one transaction, all or nothing;
-when another process keeps the database busy past ``busy_timeout`` it fails with StoreBusyError, having
-written nothing.
+Every ``write`` is one transaction, all or nothing; when another process keeps the database busy past
+``busy_timeout`` it fails with StoreBusyError, having written nothing.
 """
 
 from __future__ import annotations
