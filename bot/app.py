@@ -8,10 +8,10 @@ it the bot runs on slash commands, buttons, context menus and commands that ment
     async with bot:
         await bot.start(settings.token.get())
 
-``setup_hook`` opens the store (``DB_PATH``), loads the model in the host's executor, loads the cogs
-and syncs slash commands only when told to. ``close`` refuses new quotes, waits for the replies in
-flight, closes the model host and the store, then disconnects. Mentions are off for the whole bot,
-so no seed or quote can ping anyone.
+``setup_hook`` opens the store (``DATABASE_URL``, else ``DB_PATH``), loads the model in the host's
+executor, loads the cogs and syncs slash commands only when told to. ``close`` refuses new quotes, waits
+for the replies in flight, closes the model host and the store, then disconnects. Mentions are off for
+the whole bot, so no seed or quote can ping anyone.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from bot.retrain.retrainer import RetrainConfig, Retrainer
 from bot.serving.guild_models import GuildModels
 from bot.serving.host import ModelHost
 from bot.settings import Settings
-from bot.storage.model_versions import ModelVersions
+from bot.storage.model_versions import ModelVersions, owner_name
 from bot.storage.store import Store
 
 __all__ = ["QuoteBot", "ShardedQuoteBot", "create_bot", "friendly_error", "make_intents", "unwrap"]
@@ -95,10 +95,10 @@ class QuoteBotMixin:
         if settings.health_port is not None:  # first: while the rest starts, /healthz answers 503
             self.health = HealthServer.for_bot(self, settings.health_host, settings.health_port)
             await self.health.start()
-        self.store = await Store.open(settings.db_path)  # migrates the schema to the latest version
+        self.store = await Store.open(settings.store_target)  # migrates the schema to the latest version
         self.host = ModelHost.from_settings(settings)
         await self.host.start()  # the checkpoint loads in the host's executor, off the event loop
-        versions = ModelVersions(self.store, settings.models_dir)
+        versions = ModelVersions(self.store, settings.models_dir, owner_name(settings.shard_ids))
         guild_models = GuildModels(versions, self.host)  # each server's own promoted model
         self.service = QuoteService.from_settings(settings, self.host, self.store, guild_models=guild_models)
         self.retrainer = Retrainer(RetrainConfig.from_settings(settings), self.store, versions, guild_models)
@@ -149,11 +149,13 @@ class QuoteBot(QuoteBotMixin, commands.Bot):
 
 
 class ShardedQuoteBot(QuoteBotMixin, commands.AutoShardedBot):
-    """quotebot split over ``SHARD_COUNT`` gateway connections."""
+    """quotebot split over ``SHARD_COUNT`` gateway connections (only ``SHARD_IDS`` of them, when set)."""
 
 
 def create_bot(settings: Settings, **options: Any) -> QuoteBot | ShardedQuoteBot:
     """The bot class the settings ask for; ``options`` go to discord.py (e.g. ``guild_ready_timeout``)."""
     if settings.shard_count is not None:
+        if settings.shard_ids is not None:  # this process runs only these shards of the count
+            options["shard_ids"] = list(settings.shard_ids)
         return ShardedQuoteBot(settings, shard_count=settings.shard_count, **options)
     return QuoteBot(settings, **options)

@@ -146,7 +146,7 @@ async def run_console(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
     """Open the store, load the model, answer commands from ``stdin`` until it ends, close everything;
     the exit status (2 when the database cannot be opened)."""
     try:
-        store = await Store.open(settings.db_path)
+        store = await Store.open(settings.store_target)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

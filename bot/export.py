@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     export = argparse.ArgumentParser(
         prog="python -m bot export", description="favoured and source quotes of the bot's database, as JSONL"
     )
-    export.add_argument("--db", required=True, help="the bot's SQLite file (DB_PATH)")
+    export.add_argument("--db", required=True, help="the bot's SQLite file (DB_PATH) or PostgreSQL URL")
     export.add_argument("--guild", type=int, default=None, help="only this server's quotes (default: all)")
     export.add_argument(
         "--min-votes", type=int, default=1, help="votes that make a quote favoured (default 1)"

@@ -23,7 +23,7 @@ from tests.helpers import SAMPLE_CORPUS, make_tiny_model
 torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-pytest_plugins = ["tests.discord_server.fixtures"]
+pytest_plugins = ["tests.discord_server.fixtures", "tests.postgres"]
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from model.bundled import DATA_DIR
 from model.vocab import Vocab
 from training.corpus import CorpusStats, corpus_fingerprint, load_quotes
+from training.postgres_reader import is_database_url, shown
 from training.trainer import TrainSettings
 
 SOURCE_ROOT = DATA_DIR.parent
@@ -22,6 +23,8 @@ def repo_relative(path: str | Path) -> str:
     """How a checkpoint names a corpus, so the name travels: ``data/...`` for a bundled file (found in
     any install), relative to the source root for a file beside it (``../shared/data/x.txt`` from a
     clone), else the absolute path (a wheel's source root is ``site-packages``, no place for a corpus)."""
+    if is_database_url(path):
+        return shown(str(path))  # a database URL as it is, less any password
     resolved = Path(path).resolve()
     if resolved.is_relative_to(DATA_DIR):
         return str(Path("data") / resolved.relative_to(DATA_DIR))

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.vocab import REPLACEMENTS, Vocab
+from training.postgres_reader import is_database_url, read_postgres
 from training.readers import (
     SPEAKER_LINE,
     SQLITE_MAGIC,
@@ -128,7 +129,10 @@ def read_records(
     guild_id: int | None = None,
     min_votes: int = 1,
 ) -> tuple[str, list[Record]]:
-    """The format used and the raw ``(line, text)`` records of a corpus file."""
+    """The format used and the raw ``(line, text)`` records of a corpus file (or of the bot's PostgreSQL
+    store, for a ``postgresql://`` URL)."""
+    if is_database_url(path):
+        return "postgresql", list(read_postgres(str(path), guild_id, min_votes))
     path = Path(path)
     _check_path(path)
     if format is None:

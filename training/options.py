@@ -14,7 +14,10 @@ from training.corpus import FORMATS
 def add_corpus_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
     group = parser.add_argument_group("corpus")
     group.add_argument(
-        "--corpus", "--db", required=required, help="file of quotes (--db: the bot's SQLite store)"
+        "--corpus",
+        "--db",
+        required=required,
+        help="file of quotes (--db: the bot's SQLite store, or its postgresql:// URL)",
     )
     group.add_argument("--format", choices=FORMATS, default=None, help="default: guessed from the file")
     group.add_argument("--blocks", action="store_true", help="text file: quotes separated by blank lines")

@@ -37,6 +37,7 @@ from bot.schedules.scheduler import (
     ServiceGenerator,
 )
 from bot.schedules.store import Schedule, ScheduleLimitError, ScheduleStore
+from bot.storage.shards import Shards
 
 if TYPE_CHECKING:
     from bot.app import QuoteBotMixin
@@ -105,7 +106,8 @@ class Schedules(commands.Cog):
         self.prefix = bot.settings.command_prefix
         self.schedules = ScheduleStore(bot.store, bot.settings.max_schedules_per_server)
         self.generator = ServiceGenerator(bot.service)
-        self.scheduler = Scheduler(self.schedules, self.generator, self.post)  # tests replace .clock
+        shards = Shards.of_process(bot.settings.shard_ids, bot.settings.shard_count)  # None: all servers
+        self.scheduler = Scheduler(self.schedules, self.generator, self.post, shards=shards)  # tests: .clock
         self.tick.change_interval(seconds=bot.settings.schedule_check_seconds)
 
     async def cog_load(self) -> None:

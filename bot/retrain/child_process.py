@@ -22,7 +22,7 @@ import logging
 import os
 import signal
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 NICE = 10  # added to the bot's own niceness
@@ -34,12 +34,15 @@ class ChildTimeout(Exception):
     """The child was still running at its deadline (it has been killed)."""
 
 
-def child_environment() -> dict[str, str]:
-    """The bot's environment with one thread for every math library. The child imports ``training``
-    from the same installation as the bot (``sys.executable -m training``), so no PYTHONPATH is set."""
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The bot's environment with one thread for every math library, ``extra`` on top (e.g.
+    ``PGPASSWORD``). The child imports ``training`` from the same installation as the bot
+    (``sys.executable -m training``), so no PYTHONPATH is set."""
     env = dict(os.environ)
     env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
     env.pop("DISCORD_TOKEN", None)  # training has no use for the bot's secret
+    env.pop("DATABASE_URL", None)  # it gets the store's URL without the password, and the password apart
+    env.update(extra or {})
     return env
 
 
@@ -61,14 +64,16 @@ class Child:
         self._stderr_task = asyncio.create_task(self._drain_stderr())
 
     @classmethod
-    async def start(cls, argv: Sequence[str], cwd: str | Path | None = None) -> Child:
+    async def start(
+        cls, argv: Sequence[str], cwd: str | Path | None = None, env: Mapping[str, str] | None = None
+    ) -> Child:
         """Start ``argv`` at a lowered priority with one thread."""
         process = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=child_environment(),
+            env=child_environment(env),
             cwd=cwd,
             start_new_session=True,
         )

@@ -11,7 +11,10 @@ when there are fewer than ``min_quotes``. ``python -m training finetune --db --g
 trains from the server's current model (or the bundled one), replaying a share of the base corpus, as a
 low-priority one-thread child (``bot/retrain/child_process.py``) writing into its own folder under
 ``<models>/.runs/``; its JSON progress lines become ``RunUpdate``s, passed on at most every
-``progress_every_s`` (and whenever the phase changes). ``python -m training.judge`` scores the candidate
+``progress_every_s`` (and whenever the phase changes). A live run beats a heartbeat into the store every
+``heartbeat_s``; at start-up a process interrupts only its own runs and those whose heartbeat stopped
+``stale_after_s`` ago, and removes only those runs' folders (several processes may share the models folder).
+``python -m training.judge`` scores the candidate
 against the current model and ``training.judge.decide`` applies the margin and the loop target.
 Promotion moves the file into ``<models>/guild-<id>/v<n>.pt`` (an atomic rename), records the version
 and points the server at it, then loads it in the model host. Whatever ends a run (a rejection, a crash,
@@ -27,6 +30,7 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from bot.errors import QuotebotError, log_unexpected, new_error_id
@@ -36,6 +40,7 @@ from bot.retrain.progress import OnUpdate, RunHandle, RunUpdate
 from bot.retrain.texts import finished_text, progress_text, started_text
 from bot.serving.guild_models import GuildModels
 from bot.settings import Settings
+from bot.storage.db import is_url, split_password
 from bot.storage.model_versions import (
     ModelVersion,
     ModelVersions,
@@ -72,7 +77,7 @@ class RetrainConfig:
     """What a retrain needs to know; ``from_settings`` fills it from the bot's settings."""
 
     models_dir: Path
-    db_path: Path
+    db_path: Path | str  # the SQLite file, or the PostgreSQL URL (DATABASE_URL)
     bundled_model: Path
     min_votes: int = 1
     min_quotes: int = 20
@@ -84,6 +89,8 @@ class RetrainConfig:
     base_corpus: Path | None = None
     max_quote_chars: int = 400  # the loop test's length cap: what the bot serves
     progress_every_s: float = 5.0
+    heartbeat_s: float = 30.0  # how often a live run says so in the store (other processes read it)
+    stale_after_s: float = 180.0  # another process's run with no heartbeat for this long died with it
     finetune_args: tuple[str, ...] = ()  # extra finetune options (tests: a small batch)
     python: str = sys.executable
 
@@ -91,7 +98,7 @@ class RetrainConfig:
     def from_settings(cls, settings: Settings, **overrides) -> RetrainConfig:
         values = {
             "models_dir": settings.models_dir,
-            "db_path": settings.db_path,
+            "db_path": settings.store_target,
             "bundled_model": settings.model_path,
             "min_votes": settings.retrain_min_votes,
             "min_quotes": settings.retrain_min_quotes,
@@ -118,12 +125,38 @@ class Retrainer:
         self.versions = versions
         self.guild_models = guild_models
         self._runs: dict[int, RunHandle] = {}
+        # The children read the store themselves: a file path, or the URL with its password apart.
+        self._child_env: dict[str, str] = {}
+        if is_url(str(config.db_path)):
+            self._db_arg, password = split_password(str(config.db_path))
+            if password is not None:
+                self._child_env["PGPASSWORD"] = password
+        else:
+            self._db_arg = str(Path(config.db_path).resolve())
 
     async def start_up(self) -> list[RetrainRun]:
-        """Mark runs a previous process left running as interrupted, and remove their working folders."""
-        interrupted = await self.versions.interrupt_running()
-        shutil.rmtree(self.config.models_dir / RUNS_DIR, ignore_errors=True)
+        """Mark runs that died with a process as interrupted, and remove those runs' working folders.
+
+        Only this process's own runs (by owner name) and runs whose owner stopped beating long ago: another
+        process sharing the store and the models folder keeps its live runs and their folders.
+        """
+        stale_after = timedelta(seconds=self.config.stale_after_s)
+        interrupted = await self.versions.interrupt_running(stale_after)
+        for run in interrupted:
+            shutil.rmtree(self._work_dir(run.id), ignore_errors=True)
         return interrupted
+
+    def _work_dir(self, run_id: int) -> Path:
+        return self.config.models_dir / RUNS_DIR / f"run-{run_id}"
+
+    async def _beat(self, run_id: int) -> None:
+        """Refresh the run's heartbeat until cancelled; a failed beat is logged and tried again."""
+        while True:
+            await asyncio.sleep(self.config.heartbeat_s)
+            try:
+                await self.versions.heartbeat(run_id)
+            except Exception as exc:
+                _log.warning("retrain %d: heartbeat not recorded: %s", run_id, exc)
 
     def active(self, guild_id: int) -> RunHandle | None:
         """The server's run in progress in this process, if any."""
@@ -157,6 +190,11 @@ class Retrainer:
             run = self._runs[guild_id].run
             raise RetrainRefusedError(f"a retrain is already running in this server (run #{run.id}).")
         counts = await self.gather(guild_id)
+        # A run whose process died without a restart (a container replaced under a new host name) would
+        # hold its server and a slot for ever: any start sweeps such stale runs first.
+        stale = await self.versions.interrupt_running(timedelta(seconds=self.config.stale_after_s), own=False)
+        for dead in stale:
+            shutil.rmtree(self._work_dir(dead.id), ignore_errors=True)
         run = await self.versions.start_run(guild_id, requested_by, channel_id, self.config.max_concurrent)
         handle = RunHandle(run, on_update, self.config.progress_every_s)
         self._runs[guild_id] = handle
@@ -185,7 +223,8 @@ class Retrainer:
 
     async def _run(self, handle: RunHandle, counts: dict[str, int]) -> RunUpdate:
         run = handle.run
-        work = self.config.models_dir / RUNS_DIR / f"run-{run.id}"
+        work = self._work_dir(run.id)
+        beat = asyncio.create_task(self._beat(run.id), name=f"retrain-{run.id}-heartbeat")
         deadline = asyncio.get_running_loop().time() + self.config.time_limit_s
         figures: dict = dict(counts)
         version = None
@@ -211,6 +250,7 @@ class Retrainer:
             await handle.report(update)
             return update
         finally:
+            beat.cancel()
             if handle.child is not None:
                 await handle.child.kill()  # a child never outlives its run
             shutil.rmtree(work, ignore_errors=True)
@@ -224,7 +264,7 @@ class Retrainer:
         parent_path = self.versions.file_of(parent) if parent else config.bundled_model
         work.mkdir(parents=True, exist_ok=True)
         candidate = work / "candidate.pt"
-        corpus = ["--db", str(Path(config.db_path).resolve()), "--guild", str(run.guild_id)]
+        corpus = ["--db", self._db_arg, "--guild", str(run.guild_id)]
         corpus += ["--min-votes", str(config.min_votes)]
         base = ["--replay-corpus", str(config.base_corpus)] if config.base_corpus else []
         finetune = [config.python, "-m", "training", "finetune", *corpus, "--from", str(parent_path)]
@@ -255,7 +295,7 @@ class Retrainer:
         """Run one child to its end; its last ``judged`` event (if any). ``RunEnded`` unless it succeeded."""
         if handle.cancelled:
             raise RunEnded("cancelled", "cancelled")
-        child = handle.child = await Child.start(argv)
+        child = handle.child = await Child.start(argv, env=self._child_env)
         judged = None
         try:
             async for event in child.events(deadline):

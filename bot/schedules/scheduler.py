@@ -9,13 +9,18 @@ reason. Per schedule, in this order: generate (nothing is written yet, so a fail
 ``record_post`` (the quote and the next run, one transaction), send, record the message id. The post is
 recorded *before* it is sent, so a crash or a database that refuses writes skips a post rather than
 repeating it; ``bot/schedules/store.py`` explains the choice. After downtime a schedule posts once, then
-resumes its rhythm (``Rhythm.next_after_downtime``). ``clock`` is injectable, so tests move time by hand.
+resumes its rhythm (``Rhythm.next_after_downtime``). With ``shards`` it posts only for the servers on this
+process's shards (``SHARD_IDS``); the processes running the other shards post theirs. Due schedules are
+claimed (``ScheduleStore.claim_due``), so processes sharing a store never take the same one. ``clock`` is
+injectable, so tests move time by hand.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -26,6 +31,7 @@ from bot.ops import metrics
 from bot.quotes.options import DEFAULT_TEMPERATURE, QuoteOptions
 from bot.quotes.service import QuoteRequest, QuoteService
 from bot.schedules.store import Schedule, ScheduleStore
+from bot.storage.shards import Shards
 
 UTC = timezone.utc
 _log = logging.getLogger(__name__)
@@ -122,6 +128,8 @@ class Scheduler:
         batch: int = 50,
         parallel: int = 4,
         error_backoff: timedelta = timedelta(minutes=5),
+        shards: Shards | None = None,
+        owner: str | None = None,
     ):
         self.schedules = schedules
         self.generate = generate
@@ -129,6 +137,8 @@ class Scheduler:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.batch = batch
         self.error_backoff = error_backoff
+        self.shards = shards  # None: every server's schedules; else only those on this process's shards
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"  # the name its claims carry
         self._slots = asyncio.Semaphore(parallel)  # concurrent quotes let the model host batch them
         # Schedule id -> when to try again after an unexpected error, so a broken one is not retried (and
         # logged) every tick. In memory only: a restart retries at once, which is what an operator wants.
@@ -145,9 +155,9 @@ class Scheduler:
         report = TickReport()
         now = self.now()
         try:
-            due = await self.schedules.due(now, self.batch)
+            due = await self.schedules.claim_due(now, self.owner, limit=self.batch, shards=self.shards)
         except Exception as exc:
-            log_unexpected(_log, exc, "reading due schedules")
+            log_unexpected(_log, exc, "claiming due schedules")
             return report
         await asyncio.gather(*(self._guarded(schedule, now, report) for schedule in due))
         metrics.count_scheduled(vars(report))

@@ -32,8 +32,9 @@ import aiosqlite
 
 from bot.errors import QuotebotError
 from bot.schedules.rhythm import Rhythm
-from bot.storage.db import fetch_one, rowcount
+from bot.storage.db import dialect, fetch_one, rowcount
 from bot.storage.records import check_count, check_id, check_optional_id, check_text
+from bot.storage.shards import Shards
 from bot.storage.store import Store, StoreError, StoreInputError
 
 UTC = timezone.utc
@@ -204,11 +205,49 @@ class ScheduleStore:
 
         return await self.store.write(op)
 
-    async def due(self, now: datetime, limit: int = 50) -> list[Schedule]:
-        """Running schedules whose next run is at or before ``now``, most overdue first."""
-        params = (_iso(now), check_count("the number of schedules", limit, 1, 1000))
-        where = "WHERE paused_reason IS NULL AND next_run_at <= ? ORDER BY next_run_at, id LIMIT ?"
+    async def due(self, now: datetime, limit: int = 50, shards: Shards | None = None) -> list[Schedule]:
+        """Running schedules whose next run is at or before ``now``, most overdue first; only those of
+        servers on ``shards`` when given (another process posts the others)."""
+        on_shards, shard_params = shards.where("guild_id") if shards else ("1 = 1", ())
+        params = (_iso(now), *shard_params, check_count("the number of schedules", limit, 1, 1000))
+        where = f"""WHERE paused_reason IS NULL AND next_run_at <= ? AND {on_shards}
+                    ORDER BY next_run_at, id LIMIT ?"""
         return await self.store.read(lambda db: _fetch(db, where, params))
+
+    async def claim_due(
+        self,
+        now: datetime,
+        owner: str,
+        *,
+        limit: int = 50,
+        shards: Shards | None = None,
+        lease: timedelta = timedelta(minutes=5),
+    ) -> list[Schedule]:
+        """Take the due schedules (as ``due``) that no other process holds, for ``lease``.
+
+        Several processes may share the table: each due schedule goes to one of them. PostgreSQL skips
+        rows another process is claiming (``FOR UPDATE SKIP LOCKED``); SQLite has one writer at a time.
+        A claim ends when ``record_post`` moves the schedule on, or when its lease runs out (its process
+        died); the owner's own claims are taken again at its next tick (a post that had to wait).
+        """
+        on_shards, shard_params = shards.where("guild_id") if shards else ("1 = 1", ())
+        count = check_count("the number of schedules", limit, 1, 1000)
+        check_text("the owner", owner)
+        at, until = _iso(now), _iso(now + lease)
+        where = f"""WHERE paused_reason IS NULL AND next_run_at <= ? AND {on_shards}
+                    AND (claimed_until IS NULL OR claimed_until <= ? OR claimed_by = ?)
+                    ORDER BY next_run_at, id LIMIT ?"""
+        params = (at, *shard_params, at, owner, count)
+
+        async def op(db: aiosqlite.Connection) -> list[Schedule]:
+            lock = " FOR UPDATE SKIP LOCKED" if dialect(db) == "postgresql" else ""
+            taken = await _fetch(db, where + lock, params)
+            for schedule in taken:
+                sql = "UPDATE schedules SET claimed_by = ?, claimed_until = ? WHERE id = ?"
+                await db.execute(sql, (owner, until, schedule.id))
+            return taken
+
+        return await self.store.claim(op)
 
     async def pause(self, schedule_id: int, reason: str) -> bool:
         """Stop a schedule, saying why (shown by ``!schedules``); False if it no longer exists."""
@@ -281,8 +320,8 @@ class ScheduleStore:
                 insert, (guild_id, channel_id, seed, text, settings_json, model_version, posted)
             ) as cursor:
                 quote_id = int(cursor.lastrowid or 0)
-            move = """UPDATE schedules SET next_run_at = ?, last_posted_at = ?, last_quote_id = ?
-                      WHERE id = ?"""
+            move = """UPDATE schedules SET next_run_at = ?, last_posted_at = ?, last_quote_id = ?,
+                      claimed_by = NULL, claimed_until = NULL WHERE id = ?"""
             await db.execute(move, (_iso(next_run_at), posted, quote_id, schedule_id))
             return quote_id
 

@@ -4,16 +4,20 @@
     model_id = await guild_models.model_id(guild_id)     # "default" where no version was promoted
     await guild_models.activate(guild_id)                 # after a promotion or a rollback
 
-Each server's lineage (its current version, that version's parent, ...) is read from the store once and
-kept. A version whose file the model host refuses (any ``CheckpointError``: missing, truncated, not a
-checkpoint) is logged with an error id, remembered as bad with a short reason and that id (never the
-path: ``!model`` shows it to members), and passed over for its parent, down to the
-bundled model, so a damaged file never stops a server's quotes; ``!model`` reports it.
+Each server's lineage (its current version, that version's parent, ...) is read from the store and kept;
+every ``recheck_s`` seconds the next use asks the store which version serves the server, so a version
+another process promoted or rolled back (several processes, one store, a shared models folder) is loaded
+at the next quote after that. A version whose file the model host refuses (any ``CheckpointError``:
+missing, truncated, not a checkpoint) is logged with an error id, remembered as bad with a short reason
+and that id (never the path: ``!model`` shows it to members), and passed over for its parent, down to
+the bundled model, so a damaged file never stops a server's quotes; ``!model`` reports it.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.errors import new_error_id
@@ -61,10 +65,19 @@ class Serving:
 class GuildModels:
     """Resolves a server to a loaded model, caching each server's lineage."""
 
-    def __init__(self, versions: ModelVersions, host: ModelHost):
+    def __init__(
+        self,
+        versions: ModelVersions,
+        host: ModelHost,
+        recheck_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.versions = versions
         self.host = host
+        self.recheck_s = recheck_s
+        self.clock = clock
         self._lineage: dict[int, list[ModelVersion]] = {}
+        self._checked: dict[int, float] = {}  # server -> when its lineage was last checked with the store
         self.bad: dict[int, str] = {}  # version id -> why its file was refused
 
     async def model_id(self, guild_id: int | None) -> str:
@@ -77,9 +90,16 @@ class GuildModels:
         if guild_id is None:
             return Serving(None)
         lineage = self._lineage.get(guild_id)
+        now = self.clock()
+        if lineage is not None and now - self._checked.get(guild_id, now) >= self.recheck_s:
+            self._checked[guild_id] = now
+            current = await self.versions.current_id(guild_id)
+            if current != (lineage[0].id if lineage else None):
+                lineage = None  # changed elsewhere: another process promoted or rolled back
         if lineage is None:
             lineage = await self.versions.lineage(guild_id)
             self._lineage[guild_id] = lineage
+            self._checked[guild_id] = now
         skipped: list[tuple[ModelVersion, str]] = []
         for version in lineage:
             if version.id not in self.bad:

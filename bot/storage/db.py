@@ -1,109 +1,134 @@
-"""One SQLite connection done carefully: WAL, foreign keys, migrations, whole transactions, lock retries.
+"""The store's plumbing, whichever database holds it: open, whole transactions, snapshot reads, the clock.
 
-``Database`` is the plumbing under ``bot.storage.store.Store`` (which adds the quote queries). Every write
-runs in one
-``BEGIN IMMEDIATE`` transaction, so it lands whole or not at all; while another process holds the lock, an
-operation is retried for ``busy_timeout`` seconds and then fails with StoreBusyError, having written nothing.
+``Database`` is what ``bot.storage.store.Store`` and the other repositories build on. It opens SQLite for a
+path (``bot/storage/sqlite_backend.py``, the default) or PostgreSQL for a ``postgresql://`` URL
+(``bot/storage/postgres.py``, a pool), and migrates the schema. Repositories write their SQL once, in
+SQLite's style with ``?`` placeholders, against the connection an operation is handed:
+
+    await db.execute(sql, params)               # also: async with db.execute(...) as cursor
+    cursor.fetchone(), cursor.fetchall(), cursor.rowcount, cursor.lastrowid
+
+The PostgreSQL connection offers the same calls, translating placeholders; rows are plain tuples on both.
+SQL that must differ per backend asks ``dialect(db)``. Portable SQL, which both run alike: ``?`` or
+``:name`` parameters; ``ON CONFLICT ... DO NOTHING / DO UPDATE SET x = excluded.x`` (not ``INSERT OR ...``);
+``CAST(? AS BIGINT) IS NULL`` for a parameter only tested for NULL; times as the ISO text ``Database.now()``
+gives (not ``datetime('now')``); JSON parsed in Python (not ``json_extract``); ``lower(x) LIKE lower(?)``
+(SQLite's LIKE ignores ASCII case, PostgreSQL's does not). Migrations written in SQLite's DDL are
+translated (``INTEGER`` columns become ``BIGINT``); a table rebuild or a ``PRAGMA`` needs its PostgreSQL
+branch.
+
+Every ``write`` is one transaction, all or nothing; when another process keeps the database busy past
+``busy_timeout`` it fails with StoreBusyError, having written nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-import sqlite3
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiosqlite
 
-from bot.storage.migrations import MigrationError, is_busy_error, migrate
-from bot.storage.records import StoreBusyError, StoreError, StoreInputError
+from bot.storage.migrations import dialect
+from bot.storage.records import StoreError, StoreInputError
+from bot.storage.sqlite_backend import SqliteBackend
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 D = TypeVar("D", bound="Database")
 Op = Callable[[aiosqlite.Connection], Awaitable[T]]
+URL_SCHEMES = ("postgresql://", "postgres://")
+__all__ = ["Database", "dialect", "fetch_one", "is_url", "rowcount", "split_password"]
 
 
-async def rowcount(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> int:
+class Backend(Protocol):
+    """What ``Database`` needs of a backend: whole transactions and a close."""
+
+    dialect: str
+    path: str  # for messages and logs: a file path, or a URL without its password
+    busy_timeout: float
+
+    async def write(self, op: Any) -> Any: ...
+    async def claim(self, op: Any) -> Any: ...
+    async def read(self, op: Any) -> Any: ...
+    async def close(self) -> None: ...
+
+
+def is_url(target: object) -> bool:
+    """True for a PostgreSQL URL (``DATABASE_URL``), False for a SQLite path."""
+    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+def split_password(url: str) -> tuple[str, str | None]:
+    """``(the URL without its password, the password)``: a child process gets the first on its command
+    line and the second in ``PGPASSWORD``, so the secret shows in no process list, log or metadata."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url, None
+    netloc = parts.netloc.replace(f":{parts.password}@", "@", 1)
+    return urlunsplit(parts._replace(netloc=netloc)), unquote(parts.password)
+
+
+async def rowcount(db: aiosqlite.Connection, sql: str, params: Any = ()) -> int:
     """Run a write statement; how many rows it changed."""
     async with db.execute(sql, params) as cursor:
         return cursor.rowcount
 
 
-async def fetch_one(db: aiosqlite.Connection, sql: str, params: tuple[Any, ...] = ()) -> Any:
+async def fetch_one(db: aiosqlite.Connection, sql: str, params: Any = ()) -> Any:
     async with db.execute(sql, params) as cursor:
         return await cursor.fetchone()
 
 
 class Database:
-    """An open database file. Safe to share between tasks: one operation at a time on its connection."""
+    """An open store (SQLite file or PostgreSQL pool). Safe to share between tasks."""
 
-    def __init__(
-        self, db: aiosqlite.Connection, path: str, busy_timeout: float, clock: Callable[[], datetime]
-    ) -> None:
-        self._db = db
-        self.path = path
-        self.busy_timeout = busy_timeout
+    def __init__(self, backend: Backend, clock: Callable[[], datetime]) -> None:
+        self._backend = backend
         self._clock = clock
-        # One connection runs statements in order, but two tasks' transactions would interleave on it
-        # ("cannot start a transaction within a transaction"); the lock keeps each operation whole.
-        self._lock = asyncio.Lock()
+
+    @property
+    def path(self) -> str:
+        """The file, or the URL without its password: what messages and logs may show."""
+        return self._backend.path
+
+    @property
+    def busy_timeout(self) -> float:
+        return self._backend.busy_timeout
+
+    @property
+    def dialect(self) -> str:
+        return self._backend.dialect
 
     @classmethod
     async def open(
         cls: type[D],
-        path: str | os.PathLike[str],
+        target: str | os.PathLike[str],
         *,
         busy_timeout: float = 5.0,
         clock: Callable[[], datetime] | None = None,
     ) -> D:
-        """Open (creating if needed) the database at ``path`` and migrate it to the latest schema.
+        """Open (creating if needed) the store at ``target`` and migrate it to the latest schema.
 
-        ``busy_timeout``: seconds to keep retrying while another process holds the lock. ``clock``: returns
-        the current timezone-aware datetime (tests pass their own).
+        ``target``: a SQLite file path, or a ``postgresql://`` URL. ``busy_timeout``: seconds to keep
+        retrying while another process holds a lock (or, on PostgreSQL, a conflicting transaction wins).
+        ``clock``: returns the current timezone-aware datetime (tests pass their own).
         """
         if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, (int, float)) or busy_timeout <= 0:
             raise StoreInputError(f"busy_timeout must be a positive number of seconds, got {busy_timeout!r}")
-        where = os.fspath(path)
-        if where != ":memory:":
-            if Path(where).is_dir():
-                raise StoreInputError(f"the database path {where} is a folder; give a file such as quotes.db")
-            Path(where).parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we write BEGIN and COMMIT ourselves. timeout= sets SQLite's busy handler,
-        # which waits inside SQLite for another process's lock; _retry covers what the handler does not.
-        db = await aiosqlite.connect(where, isolation_level=None, timeout=busy_timeout)
-        self = cls(db, where, float(busy_timeout), clock or (lambda: datetime.now(timezone.utc)))
-        try:
-            async with self._lock:
-                await self._retry(self._prepare)
-        except BaseException:
-            await db.close()
-            raise
-        return self
+        backend: Backend
+        if is_url(target):
+            from bot.storage.postgres import PostgresBackend  # asyncpg only when PostgreSQL is asked for
 
-    async def _prepare(self, db: aiosqlite.Connection) -> None:
-        mode = (await fetch_one(db, "PRAGMA journal_mode = WAL"))[0]
-        if mode != "wal" and self.path != ":memory:":
-            log.warning(
-                "%s: SQLite refused WAL mode (it is %s); readers will wait for writers", self.path, mode
-            )
-        await db.execute("PRAGMA foreign_keys = ON")
-        try:
-            before, after = await migrate(db)
-        except MigrationError as exc:
-            raise StoreError(f"{self.path}: {exc}") from exc
-        if before != after:
-            log.info("%s: schema migrated from version %d to %d", self.path, before, after)
+            backend = await PostgresBackend.open(str(target), float(busy_timeout))
+        else:
+            backend = await SqliteBackend.open(target, float(busy_timeout))
+        return cls(backend, clock or (lambda: datetime.now(timezone.utc)))
 
     async def close(self) -> None:
-        """Close the connection once the operation in progress (if any) has finished."""
-        async with self._lock:
-            await self._db.close()
+        """Close once the operations in progress have finished."""
+        await self._backend.close()
 
     async def __aenter__(self: D) -> D:
         return self
@@ -118,53 +143,16 @@ class Database:
             raise StoreError("the store's clock must return timezone-aware datetimes")
         return now.astimezone(timezone.utc).isoformat()
 
-    async def _retry(self, op: Op[T]) -> T:
-        """Run ``op``, again while it is refused for a lock, for at most ``busy_timeout`` seconds in all."""
-        deadline = time.monotonic() + self.busy_timeout
-        delay = 0.01
-        while True:
-            try:
-                return await op(self._db)
-            except sqlite3.DatabaseError as exc:
-                if not is_busy_error(exc):
-                    raise StoreError(f"{self.path}: the database failed ({exc})") from exc
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    # The path goes to the log for the operator; the message is for whoever asked.
-                    log.warning("%s stayed locked for %g s: %s", self.path, self.busy_timeout, exc)
-                    raise StoreBusyError(self.path, self.busy_timeout) from exc
-                await asyncio.sleep(min(delay, left))
-                delay = min(delay * 2, 0.25)
-
     async def write(self, op: Op[T]) -> T:
         """Run ``op(connection)`` as one transaction: all of it is written or none of it."""
+        return await self._backend.write(op)
 
-        async def transaction(db: aiosqlite.Connection) -> T:
-            # IMMEDIATE takes the write lock first, so a conflict shows (and is retried) here rather than
-            # half-way through, and WAL's "snapshot is stale" refusal cannot happen at the first write.
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                result = await op(db)
-                await db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:  # some errors end the transaction inside SQLite already
-                    await db.execute("ROLLBACK")
-                raise
-            return result
-
-        async with self._lock:
-            return await self._retry(transaction)
+    async def claim(self, op: Op[T]) -> T:
+        """Run ``op(connection)`` as one transaction that takes rows for this process with
+        ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (add it where ``dialect(db)`` says so); on
+        SQLite, an ordinary write (one writer at a time)."""
+        return await self._backend.claim(op)
 
     async def read(self, op: Op[T]) -> T:
         """Run ``op(connection)`` in one read transaction, so all its queries see the same moment."""
-
-        async def snapshot(db: aiosqlite.Connection) -> T:
-            await db.execute("BEGIN")
-            try:
-                return await op(db)
-            finally:
-                if db.in_transaction:
-                    await db.execute("COMMIT")
-
-        async with self._lock:
-            return await self._retry(snapshot)
+        return await self._backend.read(op)

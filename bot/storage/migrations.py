@@ -77,6 +77,11 @@ async def _v1_core(db: aiosqlite.Connection) -> None:
     await _execute_all(db, statements)
 
 
+def dialect(db: object) -> str:
+    """``"sqlite"`` or ``"postgresql"``: the SQL the connection a step (or an operation) was handed speaks."""
+    return getattr(db, "dialect", "sqlite")
+
+
 async def _v2_models_and_retrains(db: aiosqlite.Connection) -> None:
     """Per-guild model versions, which version each guild serves, and retrain runs."""
     statements = [
@@ -118,6 +123,12 @@ async def _v2_models_and_retrains(db: aiosqlite.Connection) -> None:
             updated_at TEXT NOT NULL
         )""",
     ]
+    if dialect(db) == "postgresql":
+        # PostgreSQL checks that a referenced table exists: the runs' key to versions comes after both.
+        statements[0] = statements[0].replace("REFERENCES model_versions (id)", "")
+        statements.append(
+            "ALTER TABLE retrain_runs ADD FOREIGN KEY (parent_version_id) REFERENCES model_versions (id)"
+        )
     await _execute_all(db, statements)
 
 
@@ -153,8 +164,36 @@ async def _v4_adder_role(db: aiosqlite.Connection) -> None:
     await _execute_all(db, ["ALTER TABLE guild_settings ADD COLUMN adder_role_id INTEGER"])
 
 
+async def _v5_run_owners(db: aiosqlite.Connection) -> None:
+    """Which process owns a running retrain, and when it last said it was alive (several processes)."""
+    statements = [
+        # owner: the process's name (host and shards, see model_versions.owner_name); heartbeat_at: ISO UTC,
+        # refreshed while the run lives. NULL in both: a run from before owners, treated as long dead.
+        "ALTER TABLE retrain_runs ADD COLUMN owner TEXT",
+        "ALTER TABLE retrain_runs ADD COLUMN heartbeat_at TEXT",
+    ]
+    await _execute_all(db, statements)
+
+
+async def _v6_schedule_claims(db: aiosqlite.Connection) -> None:
+    """Which process is posting a due schedule, until when (several processes share the table)."""
+    statements = [
+        # claimed_until: ISO UTC; a claim past it is void (its process died or hung), so others may take it.
+        "ALTER TABLE schedules ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE schedules ADD COLUMN claimed_until TEXT",
+    ]
+    await _execute_all(db, statements)
+
+
 # Append only. Index k holds the step from version k to version k + 1.
-MIGRATIONS: list[Migration] = [_v1_core, _v2_models_and_retrains, _v3_schedules, _v4_adder_role]
+MIGRATIONS: list[Migration] = [
+    _v1_core,
+    _v2_models_and_retrains,
+    _v3_schedules,
+    _v4_adder_role,
+    _v5_run_owners,
+    _v6_schedule_claims,
+]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,16 @@ class ModelVersion:
         return f"version-{self.id}"
 
 
+def owner_name(shard_ids: Sequence[int] | None = None) -> str:
+    """A process's name as the owner of its retrain runs: its host and its shards.
+
+    Stable across restarts (unlike a pid), so a restarted process knows its own dead runs; distinct for
+    processes that run different shards, so one never takes another's live run for its own.
+    """
+    shards = "all" if shard_ids is None else ",".join(str(i) for i in sorted(shard_ids))
+    return f"{socket.gethostname()}/shards {shards}"
+
+
 def version_path(guild_id: int, number: int) -> str:
     """Where version ``number`` of a guild lives, relative to the models folder."""
     return f"guild-{guild_id}/v{number}.pt"
@@ -116,11 +128,15 @@ def _json(name: str, value: dict[str, Any]) -> str:
 
 
 class ModelVersions:
-    """Retrain runs and model versions of one store; ``models_dir`` is where version files live."""
+    """Retrain runs and model versions of one store; ``models_dir`` is where version files live.
 
-    def __init__(self, db: Database, models_dir: str | Path):
+    ``owner`` names this process (``owner_name``): runs it starts are recorded as its own, with a heartbeat.
+    """
+
+    def __init__(self, db: Database, models_dir: str | Path, owner: str | None = None):
         self.db = db
         self.models_dir = Path(models_dir)
+        self.owner = owner or owner_name()
 
     def file_of(self, version: ModelVersion) -> Path:
         """The checkpoint file of a version."""
@@ -155,10 +171,11 @@ class ModelVersions:
                 db, "SELECT version_id FROM guild_models WHERE guild_id = ?", (guild_id,)
             )
             parent = current[0] if current else None
+            now = self.db.now()
             async with db.execute(
                 "INSERT INTO retrain_runs (guild_id, requested_by, status, parent_version_id, channel_id, "
-                "started_at) VALUES (?, ?, 'running', ?, ?, ?)",
-                (*params, parent, channel, self.db.now()),
+                "started_at, owner, heartbeat_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+                (*params, parent, channel, now, self.owner, now),
             ) as cursor:
                 run_id = int(cursor.lastrowid or 0)
             return _run(
@@ -194,19 +211,39 @@ class ModelVersions:
         row = await self.db.read(lambda db: fetch_one(db, sql, (check_id("guild_id", guild_id),)))
         return _run(row) if row else None
 
-    async def interrupt_running(self) -> list[RetrainRun]:
-        """At start-up: every run still marked running died with the previous process; mark them so."""
+    async def heartbeat(self, run_id: int) -> bool:
+        """Say that this process's run is alive; False when it is no longer running (or not ours)."""
+        sql = "UPDATE retrain_runs SET heartbeat_at = ? WHERE id = ? AND owner = ? AND status = 'running'"
+        params = (self.db.now(), run_id, self.owner)
+        return await self.db.write(lambda db: rowcount(db, sql, params)) == 1
+
+    async def interrupt_running(
+        self, stale_after: timedelta = timedelta(minutes=3), *, own: bool = True
+    ) -> list[RetrainRun]:
+        """Mark as interrupted the runs that died with a process.
+
+        At start-up (``own=True``) that is this process's own running runs (it has just started, so they
+        died with its previous life), and any other owner's whose heartbeat is older than ``stale_after``
+        (or missing): that process is gone. Another process's live run, beating within ``stale_after``, is
+        left alone. ``own=False`` (before a new run) sweeps only the stale ones, never this process's.
+        """
         detail = "interrupted: the bot restarted while this retrain was running"
+        stale = (datetime.fromisoformat(self.db.now()) - stale_after).isoformat()
+        # ISO UTC text of one width: text order is time order in both backends.
+        where = """WHERE status = 'running'
+                   AND (owner = ? OR owner IS NULL OR heartbeat_at IS NULL OR heartbeat_at < ?)"""
+        params = (self.owner if own else "", stale)
 
         async def op(db: aiosqlite.Connection) -> list[RetrainRun]:
-            sql = f"SELECT {_RUN_COLUMNS} FROM retrain_runs WHERE status = 'running' ORDER BY id"
-            async with db.execute(sql) as cursor:
+            sql = f"SELECT {_RUN_COLUMNS} FROM retrain_runs {where} ORDER BY id"
+            async with db.execute(sql, params) as cursor:
                 runs = [_run(row) for row in await cursor.fetchall()]
-            await db.execute(
-                "UPDATE retrain_runs SET status = 'interrupted', detail = ?, finished_at = ? "
-                "WHERE status = 'running'",
-                (detail, self.db.now()),
-            )
+            for run in runs:
+                await db.execute(
+                    "UPDATE retrain_runs SET status = 'interrupted', detail = ?, finished_at = ? "
+                    "WHERE id = ? AND status = 'running'",
+                    (detail, self.db.now(), run.id),
+                )
             return runs
 
         return await self.db.write(op)
@@ -260,6 +297,12 @@ class ModelVersions:
                   FROM guild_models g JOIN model_versions v ON v.id = g.version_id WHERE g.guild_id = ?"""
         row = await self.db.read(lambda db: fetch_one(db, sql, (check_id("guild_id", guild_id),)))
         return _version(row) if row else None
+
+    async def current_id(self, guild_id: int) -> int | None:
+        """The id of the version the guild serves (None: the bundled model): one cheap read."""
+        sql = "SELECT version_id FROM guild_models WHERE guild_id = ?"
+        row = await self.db.read(lambda db: fetch_one(db, sql, (check_id("guild_id", guild_id),)))
+        return row[0] if row else None
 
     async def lineage(self, guild_id: int) -> list[ModelVersion]:
         """The guild's current version, then its parent, grandparent, ...: the order to fall back in."""

@@ -105,6 +105,13 @@ def check_text(name: str, value: object, limit: int | None = None) -> str:
         raise StoreInputError(f"{name} must be a non-empty text, got {value!r}")
     if limit is not None and len(value) > limit:
         raise StoreInputError(f"{name} is {len(value)} characters long; the limit is {limit}")
+    return check_no_nul(name, value)
+
+
+def check_no_nul(name: str, value: str) -> str:
+    """PostgreSQL's text cannot hold a NUL character; both backends refuse it alike (nobody types one)."""
+    if "\x00" in value:
+        raise StoreInputError(f"{name} contains a NUL character (\\x00), which cannot be stored")
     return value
 
 

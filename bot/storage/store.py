@@ -37,6 +37,7 @@ from bot.storage.records import (
     UnknownQuoteError,
     check_count,
     check_id,
+    check_no_nul,
     check_optional_id,
     check_text,
     normalise_emoji,
@@ -133,6 +134,7 @@ class Store(Database):
         ids = tuple(check_optional_id(name, value) for name, value in named.items())
         if not isinstance(seed, str):
             raise StoreInputError(f"the seed must be a text, got {seed!r}")
+        check_no_nul("the seed", seed)
         check_text("the quote text", text)
         check_text("the model version", model_version)
         try:

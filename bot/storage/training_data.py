@@ -25,17 +25,19 @@ _BUSY_S = 5.0  # how long the export waits for another process's lock
 
 # A vote counts only when it is not the requester's own: nobody makes their own text "favoured" training
 # data alone. (The reaction handler ignores a requester's own star too; this rule covers older rows.)
-VOTE_BY_OTHERS = "v.user_id IS NOT q.requester_id"
-# Named parameters: :guild (NULL = every guild) and :min_votes.
+# Written so that SQLite and PostgreSQL read it alike.
+VOTE_BY_OTHERS = "(q.requester_id IS NULL OR v.user_id <> q.requester_id)"
+# Named parameters: :guild (NULL = every guild) and :min_votes. The CAST tells PostgreSQL the type of a
+# parameter that is only tested for NULL; SQLite reads it the same.
 FAVOURED_SQL = f"""
     SELECT q.id, q.text, q.guild_id, COUNT(*) AS n_votes, q.seed, q.model_version, q.created_at
     FROM quotes q JOIN votes v ON v.quote_id = q.id AND {VOTE_BY_OTHERS}
-    WHERE :guild IS NULL OR q.guild_id = :guild
+    WHERE CAST(:guild AS BIGINT) IS NULL OR q.guild_id = :guild
     GROUP BY q.id HAVING COUNT(*) >= :min_votes
     ORDER BY n_votes DESC, q.id"""
 SOURCE_SQL = """
     SELECT id, text, guild_id, created_at FROM source_quotes
-    WHERE :guild IS NULL OR guild_id = :guild
+    WHERE CAST(:guild AS BIGINT) IS NULL OR guild_id = :guild
     ORDER BY id"""
 
 
@@ -93,8 +95,10 @@ def training_quotes_from_rows(
 def read_training_quotes(
     db_path: str | os.PathLike[str], guild: int | None = None, min_votes: int = 1
 ) -> list[TrainingQuote]:
-    """The training quotes of a store file, read-only and from one consistent snapshot."""
+    """The training quotes of a store file (or a ``postgresql://`` URL), read-only, from one snapshot."""
     params = training_params(guild, min_votes)
+    if isinstance(db_path, str) and db_path.startswith(("postgresql://", "postgres://")):
+        return _read_postgres(db_path, params)
     path = Path(db_path)
     if not path.is_file():
         raise StoreError(f"there is no database file at {path}")
@@ -120,6 +124,38 @@ def read_training_quotes(
         if is_busy_error(exc):
             raise StoreBusyError(str(path), _BUSY_S) from exc
         raise StoreError(f"{path}: cannot read the database ({exc})") from exc
+    return training_quotes_from_rows(favoured, source)
+
+
+def _read_postgres(url: str, params: dict[str, int | None]) -> list[TrainingQuote]:
+    """``read_training_quotes`` on PostgreSQL: a read-only snapshot, never a migration."""
+    import asyncio
+
+    import asyncpg
+
+    from bot.storage.postgres import PgConnection, redacted
+
+    async def read() -> tuple[list, list]:
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                version = await conn.fetchval("SELECT version FROM quotebot_schema")
+                if not 1 <= (version or 0) <= LATEST_VERSION:
+                    raise StoreError(
+                        f"{redacted(url)} is not a quotebot database of a version this code reads "
+                        f"(schema version {version}; this code knows 1 to {LATEST_VERSION})"
+                    )
+                db = PgConnection(conn, frozenset())
+                favoured = await (await db.execute(FAVOURED_SQL, params)).fetchall()
+                source = await (await db.execute(SOURCE_SQL, params)).fetchall()
+                return favoured, source
+        finally:
+            await conn.close()
+
+    try:
+        favoured, source = asyncio.run(read())
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise StoreError(f"{redacted(url)}: cannot read the database ({type(exc).__name__}: {exc})") from exc
     return training_quotes_from_rows(favoured, source)
 
 

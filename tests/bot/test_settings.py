@@ -320,3 +320,39 @@ def test_operations_defaults_and_values():
 )
 def test_wrong_operations_value_names_the_variable(name: str, value: str, words: str):
     assert words in problems(**{name: value})[name]
+
+
+@pytest.mark.parametrize(
+    ("raw", "ids"), [("0,1", (0, 1)), ("0-3", (0, 1, 2, 3)), ("5, 0-1", (0, 1, 5)), ("7", (7,))]
+)
+def test_shard_ids_lists_and_ranges(raw: str, ids: tuple[int, ...]):
+    settings = load(SHARD_COUNT="8", SHARD_IDS=raw)
+    assert settings.shard_ids == ids
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "0,4"}, "from 0 to 3"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "0-2,2"}, "more than once"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "3-1"}, "empty"),
+        ({"SHARD_COUNT": "4", "SHARD_IDS": "one"}, "not a shard id"),
+        ({"SHARD_IDS": "0,1"}, "needs SHARD_COUNT"),
+    ],
+)
+def test_bad_shard_ids_refused(env: dict[str, str], words: str):
+    assert words in problems(**env)["SHARD_IDS"]
+
+
+def test_database_url_selects_postgresql_and_never_shows_its_password():
+    url = "postgresql://bot:hunter2-secret@db.example:5432/quotes"
+    settings = load(DATABASE_URL=url, DB_PATH="ignored.db")
+    assert settings.store_target == url
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.database_url)
+    assert load().store_target == Path("quotebot.db")
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused_without_repeating_it():
+    found = problems(DATABASE_URL="mysql://bot:hunter2-secret@db/quotes")
+    assert "postgresql://" in found["DATABASE_URL"]
+    assert "hunter2" not in found["DATABASE_URL"]

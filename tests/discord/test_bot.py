@@ -160,7 +160,10 @@ async def test_close_finishes_the_reply_in_flight_then_closes_the_host(server_an
     await server.user_sends(server.member, "!quote Hi --len 120")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
-    while bot.service.in_flight == 0:  # the command has started (typing, generating or sending)
+    # The command has started (typing, generating or sending). The typing call, not the count alone: the
+    # schedule loop's first tick is counted in flight too, and closing during it would refuse the command.
+    typing = "/channels/{channel_id}/typing"
+    while bot.service.in_flight == 0 or not server.calls("POST", typing):
         assert loop.time() < deadline, "the quote command never started"
         await asyncio.sleep(0.001)
     await bot.close()

@@ -406,3 +406,36 @@ async def test_deleted_channel_and_revoked_send_permission(use_discord_server: D
 
     assert gone.value.code == 10003
     assert refused.value.code == 50013
+
+
+async def test_each_sharded_client_gets_only_its_shards_guilds_and_messages(
+    use_discord_server: DiscordServer,
+) -> None:
+    server = use_discord_server
+    first_shard = (server.guild.id >> 22) % 2
+    second, second_channel = server.world.add_guild_like_the_first("Second", shard=(1 - first_shard, 2))
+    assert (second.id >> 22) % 2 == 1 - first_shard
+    intents = discord.Intents.default()
+    intents.message_content = True
+    heard: dict[int, list[str]] = {0: [], 1: []}
+    clients = {}
+    for shard in (0, 1):
+        client = discord.AutoShardedClient(
+            intents=intents, guild_ready_timeout=0.1, shard_ids=[shard], shard_count=2
+        )
+
+        @client.event
+        async def on_message(message: discord.Message, shard: int = shard) -> None:
+            heard[shard].append(message.content)
+
+        clients[shard] = client
+    async with running(clients[0], server.token), running(clients[1], server.token):
+        assert sorted(s.shard for s in server.gateway.identifies) == [(0, 2), (1, 2)]
+        assert [g.id for g in clients[first_shard].guilds] == [server.guild.id]
+        assert [g.id for g in clients[1 - first_shard].guilds] == [second.id]
+        await server.user_sends(server.member, "in the first guild")
+        await server.user_sends(server.member, "in the second guild", second_channel)
+        await server.wait_for(lambda: (heard[0] and heard[1]) or None, timeout=5, what="both messages")
+        await asyncio.sleep(0.2)
+        assert heard[first_shard] == ["in the first guild"]
+        assert heard[1 - first_shard] == ["in the second guild"]

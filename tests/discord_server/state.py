@@ -302,11 +302,30 @@ class World:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, *, owner: User) -> Guild:
-        guild = Guild(self.ids.next(), name, owner.id)
+    def add_guild(self, name: str, *, owner: User, shard: tuple[int, int] | None = None) -> Guild:
+        """A new guild; with ``shard=(id, count)``, one whose id Discord's formula puts on that shard."""
+        guild_id = self.ids.next()
+        if shard is not None:
+            shard_id, count = shard
+            timestamp = guild_id >> 22  # (id >> 22) % count picks the shard: move the timestamp part
+            guild_id += ((shard_id - timestamp) % count) << 22
+        guild = Guild(guild_id, name, owner.id)
         guild.roles[guild.id] = Role(guild.id, "@everyone", Perm.EVERYONE_DEFAULT)
         self.guilds[guild.id] = guild
         return guild
+
+    def add_guild_like_the_first(self, name: str, *, shard: tuple[int, int]) -> tuple[Guild, Channel]:
+        """Another guild on ``shard`` with the same cast (owner, admin with Manage Server, member, bot)
+        and its own ``#general``: for tests of several shards and processes."""
+        guild = self.add_guild(name, owner=self.owner, shard=shard)
+        channel = self.add_text_channel(guild, "general")
+        moderators = self.add_role(guild, "Moderators", Perm.MANAGE_GUILD | Perm.MANAGE_MESSAGES)
+        bot_role = self.add_role(guild, self.bot.name, Perm.EVERYONE_DEFAULT | Perm.MANAGE_MESSAGES)
+        self.add_member(guild, self.bot, roles=[bot_role])
+        self.add_member(guild, self.owner)
+        self.add_member(guild, self.admin, roles=[moderators])
+        self.add_member(guild, self.member)
+        return guild, channel
 
     def add_role(self, guild: Guild, name: str, permissions: int) -> Role:
         role = Role(self.ids.next(), name, permissions, position=len(guild.roles))

@@ -166,6 +166,31 @@ async def test_a_run_promotes_and_only_that_server_gets_the_new_model(store, bot
 
 
 @pytest.mark.slow
+async def test_a_run_on_postgresql_reads_its_quotes_there_and_promotes(
+    postgres_url: str, tmp_path: Path, sample_quotes: list[str], base_checkpoint: Path
+):
+    store = await Store.open(postgres_url)
+    try:
+        await fill_store(store, sample_quotes)
+        host = ModelHost(base_checkpoint, device="cpu", threads=1)
+        await host.start()
+        versions = ModelVersions(store, tmp_path / "models")
+        parts = (host, versions, GuildModels(versions, host))
+        retrainer = make_retrainer(store, parts, base_checkpoint, db_path=postgres_url)
+        try:
+            handle = await retrainer.start(GUILD, requested_by=ADMIN, channel_id=5)
+            final = await asyncio.wait_for(handle.task, 90)
+        finally:
+            await host.close()
+        assert final.phase == "promoted", final.text
+        assert final.version.trained_on["favoured"] == 20 and final.version.trained_on["source"] == 6
+        assert (await versions.current(GUILD)).id == final.version.id
+        assert load_checkpoint(versions.file_of(final.version)).metadata["corpus"].startswith("postgresql://")
+    finally:
+        await store.close()
+
+
+@pytest.mark.slow
 async def test_a_rejected_run_reports_its_figures_and_changes_nothing(store, bot_parts, base_checkpoint):
     _host, versions, guild_models = bot_parts
     retrainer = make_retrainer(store, bot_parts, base_checkpoint, score_margin=-math.inf)
@@ -283,6 +308,21 @@ async def test_start_up_marks_runs_of_a_dead_bot_interrupted_and_clears_their_fi
     assert (await versions.run(run.id)).status == "interrupted"
     assert files_under(versions.models_dir) == []
     assert "was interrupted" in interrupted_text(run)
+
+
+async def test_start_up_never_touches_another_processs_live_run_or_its_folder(
+    store, bot_parts, base_checkpoint
+):
+    _host, versions, _guild_models = bot_parts
+    other = ModelVersions(store, versions.models_dir, owner="elsewhere/shards 1")
+    live = await other.start_run(GUILD + 1, ADMIN, 5, max_running=2)  # another process, beating now
+    folder = versions.models_dir / RUNS_DIR / f"run-{live.id}"
+    folder.mkdir(parents=True)
+    (folder / "candidate.pt").write_bytes(b"their checkpoint, being written")
+    retrainer = make_retrainer(store, bot_parts, base_checkpoint)
+    assert await retrainer.start_up() == []
+    assert (await versions.run(live.id)).status == "running"
+    assert files_under(versions.models_dir) == [folder / "candidate.pt"]
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ tests/discord/test_schedules.py).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import sqlite3
@@ -26,10 +27,12 @@ from bot.schedules.scheduler import (
     PostError,
     Scheduler,
     ServiceGenerator,
+    TickReport,
 )
 from bot.schedules.store import Schedule, ScheduleStore
 from bot.serving.host import ModelHost
 from bot.storage.db import fetch_one
+from bot.storage.shards import Shards
 from bot.storage.store import Store
 
 UTC = timezone.utc
@@ -146,6 +149,48 @@ async def test_posts_when_due_and_not_before(
     # The same moment again (another tick): nothing more.
     assert (await scheduler.run_due()).posted == []
     assert channels.count() == 1
+
+
+async def test_two_processes_on_the_same_servers_post_each_run_once_and_generate_it_once(
+    tmp_path: Path, service: QuoteService, channels: Channels, clock: Clock
+) -> None:
+    one = await Store.open(tmp_path / "shared.db", busy_timeout=10)
+    two = await Store.open(tmp_path / "shared.db", busy_timeout=10)
+    try:
+        made = [await add(ScheduleStore(one), clock, "every 10m Hey,", channel=GENERAL + i) for i in range(6)]
+        schedulers = [
+            Scheduler(ScheduleStore(store), ServiceGenerator(service), channels, clock=clock, owner=name)
+            for store, name in ((one, "process-a"), (two, "process-b"))
+        ]
+        clock.advance(minutes=10)
+        reports = await asyncio.gather(*(scheduler.run_due() for scheduler in schedulers))
+        posted = [sid for report in reports for sid in report.posted]
+        assert sorted(posted) == sorted(s.id for s in made) and channels.count() == 6  # each once
+        assert [r.superseded for r in reports] == [[], []]  # and none written twice only to be dropped
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_two_processes_on_different_shards_each_post_only_their_servers(
+    schedules: ScheduleStore, service: QuoteService, channels: Channels, clock: Clock
+) -> None:
+    guilds = {shard: ((1_000_000 + shard) << 22) | 7 for shard in range(2)}  # on shards 0 and 1 of 2
+    ids = {}
+    for shard, guild in guilds.items():
+        rhythm, seed = parse_schedule("every 10m Hey,", clock())
+        made = await schedules.add(guild_id=guild, channel_id=GENERAL + shard, created_by=ADMIN,
+                                   rhythm=rhythm, seed=seed, now=clock())  # fmt: skip
+        ids[shard] = made.id
+    first, second = (
+        Scheduler(schedules, ServiceGenerator(service), channels, clock=clock, shards=Shards((s,), 2))
+        for s in (0, 1)
+    )
+    clock.advance(minutes=10)
+    assert (await first.run_due()).posted == [ids[0]]
+    assert channels.count() == 1 and len(channels.posts[GENERAL]) == 1
+    assert (await second.run_due()).posted == [ids[1]]
+    assert len(channels.posts[GENERAL + 1]) == 1
 
 
 @pytest.mark.parametrize(
@@ -270,8 +315,31 @@ async def test_a_database_that_refuses_writes_posts_nothing(
         with caplog.at_level(logging.ERROR):
             report = await scheduler.run_due()
         other.rollback()
-    assert report.failed == [schedule.id] and channels.attempts == 0  # not posted, so never posted twice
+    # Claiming the due schedule is a write: refused, so nothing was generated, posted or recorded.
+    assert report == TickReport() and channels.attempts == 0
     assert "busy" in str(caplog.records[0].exc_info[1])
+    clock.advance(minutes=1)
+    assert (await scheduler.run_due()).posted == [schedule.id]  # once the lock is gone: one post
+    assert (await schedules.get(GUILD, schedule.id)).next_run_at == START + timedelta(minutes=20)
+
+
+async def test_a_post_the_database_refuses_to_record_is_not_sent_and_backs_off(
+    scheduler: Scheduler,
+    schedules: ScheduleStore,
+    store: Store,
+    channels: Channels,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    schedule = await add(schedules, clock, "every 10m")
+    clock.advance(minutes=10)
+    trigger = "CREATE TRIGGER full BEFORE INSERT ON quotes BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    await store.write(lambda db: db.execute(trigger))
+    with caplog.at_level(logging.ERROR):
+        report = await scheduler.run_due()
+    assert report.failed == [schedule.id] and channels.attempts == 0  # not recorded, so never sent
+    assert "disk full" in str(caplog.records[0].exc_info[1])
+    await store.write(lambda db: db.execute("DROP TRIGGER full"))
     clock.advance(minutes=1)  # still due, but it waits out the backoff instead of failing every tick
     assert (await scheduler.run_due()).waiting == [schedule.id]
     clock.advance(minutes=4)

@@ -1,9 +1,9 @@
-"""bot/schedules/store.py against real SQLite files: limits, ownership, due times, the post transaction."""
+"""bot/schedules/store.py on a real SQLite file and a real PostgreSQL database: limits, ownership, due
+times, the post transaction."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
@@ -19,7 +19,8 @@ from bot.schedules.store import (
     rhythm_from_json,
     rhythm_to_json,
 )
-from bot.storage.db import fetch_one
+from bot.storage.db import dialect, fetch_one
+from bot.storage.shards import Shards
 from bot.storage.store import Store, StoreError, StoreInputError
 
 UTC = timezone.utc
@@ -31,8 +32,9 @@ SETTINGS = {"temperature": 0.8, "max_chars": 120, "rng_seed": 42, "stopped": "en
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "quotes.db"
+def db_path(store_target: Path | str) -> Path | str:
+    """A SQLite file or a fresh PostgreSQL database: every test here runs on both."""
+    return store_target
 
 
 @pytest.fixture
@@ -166,6 +168,49 @@ async def test_due_means_at_or_after_next_run_and_not_paused(schedules: Schedule
     assert [s.id for s in await schedules.due(late.next_run_at, limit=1)] == [early.id]  # most overdue first
 
 
+async def test_due_only_for_servers_on_the_given_shards(schedules: ScheduleStore) -> None:
+    on_0, on_1 = (1_000_000 << 22) | 1, (1_000_001 << 22) | 1  # shards 0 and 1 of 2
+    first = await add(schedules, "every 1h", guild=on_0)
+    second = await add(schedules, "every 1h", guild=on_1)
+    later = first.next_run_at + timedelta(hours=1)
+    assert [s.id for s in await schedules.due(later)] == [first.id, second.id]
+    assert [s.id for s in await schedules.due(later, shards=Shards((0,), 2))] == [first.id]
+    assert [s.id for s in await schedules.due(later, shards=Shards((1,), 2))] == [second.id]
+
+
+async def test_two_processes_claiming_at_once_never_take_the_same_schedule(db_path: Path) -> None:
+    one, two = await Store.open(db_path), await Store.open(db_path)  # two processes' connections
+    try:
+        made = [await add(ScheduleStore(one, max_per_guild=40), "every 1h", guild=GUILD) for _ in range(30)]
+        later = made[-1].next_run_at + timedelta(minutes=1)
+        stores = (ScheduleStore(one), ScheduleStore(two))
+        owners = [f"process-{i}" for i in range(8)]  # eight claimers at once, over two connections
+        claims = await asyncio.gather(
+            *(stores[i % 2].claim_due(later, owner, limit=5) for i, owner in enumerate(owners))
+        )
+        taken = [s.id for claim in claims for s in claim]
+        assert len(taken) == len(set(taken)) == 30  # every one once: none twice, none left
+        # A claim holds against the others until it is posted or its lease ends.
+        assert await stores[1].claim_due(later, "newcomer") == []
+        again = await stores[0].claim_due(later, owners[0], limit=50)  # its own claims come back to it
+        assert sorted(s.id for s in again) == sorted(s.id for s in claims[0])
+        expired = await stores[1].claim_due(later + timedelta(minutes=6), "newcomer", limit=50)
+        assert len(expired) == 30  # their processes died: after the lease, the newcomer takes them all
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_posting_ends_the_claim(schedules: ScheduleStore) -> None:
+    schedule = await add(schedules, "every 1h")
+    at = schedule.next_run_at
+    assert [s.id for s in await schedules.claim_due(at, "a")] == [schedule.id]
+    assert await schedules.claim_due(at, "b") == []
+    assert await post(schedules, schedule) is not None
+    moved = await schedules.get(GUILD, schedule.id)
+    assert [s.id for s in await schedules.claim_due(moved.next_run_at, "b")] == [schedule.id]
+
+
 async def test_pause_shows_the_reason_and_resume_restarts_from_now(schedules: ScheduleStore) -> None:
     schedule = await add(schedules, "every 6h")
     assert await schedules.pause(schedule.id, "the channel no longer exists")
@@ -232,21 +277,33 @@ async def test_a_next_run_that_is_not_later_is_refused(store: Store, schedules: 
     assert await schedules.get(GUILD, schedule.id) == schedule
 
 
+async def fail_on(store: Store, event: str, table: str) -> None:
+    """A trigger that makes ``event`` on ``table`` fail, as a full disk would."""
+
+    async def op(db) -> None:
+        if dialect(db) == "sqlite":
+            await db.execute(
+                f"CREATE TRIGGER fail {event} ON {table} BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+            )
+            return
+        await db.execute("CREATE FUNCTION fail() RETURNS trigger LANGUAGE plpgsql AS "
+                         "$$BEGIN RAISE EXCEPTION 'disk trouble'; END$$")  # fmt: skip
+        await db.execute(f"CREATE TRIGGER fail {event} ON {table} FOR EACH ROW EXECUTE FUNCTION fail()")
+
+    await store.write(op)
+
+
 @pytest.mark.parametrize(
-    "trigger",
-    [
-        # Fails after the quote was inserted: the insert must be rolled back with it.
-        "BEFORE UPDATE OF next_run_at ON schedules BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
-        "BEFORE INSERT ON quotes BEGIN SELECT RAISE(ABORT, 'disk trouble'); END",
-    ],
+    ("event", "table"),
+    # Fails after the quote was inserted: the insert must be rolled back with it.
+    [("BEFORE UPDATE OF next_run_at", "schedules"), ("BEFORE INSERT", "quotes")],
 )
-async def test_record_post_is_all_or_nothing(db_path: Path, trigger: str) -> None:
+async def test_record_post_is_all_or_nothing(db_path: Path, event: str, table: str) -> None:
     store = await Store.open(db_path)
     try:
         schedules = ScheduleStore(store)
         schedule = await add(schedules)
-        with sqlite3.connect(db_path) as other:
-            other.execute(f"CREATE TRIGGER fail {trigger}")
+        await fail_on(store, event, table)
         with pytest.raises(StoreError, match="disk trouble"):
             await post(schedules, schedule)
         assert await count_quotes(store) == 0

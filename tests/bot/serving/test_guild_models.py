@@ -124,3 +124,18 @@ async def test_requests_waiting_for_a_server_model_to_load_count_against_the_que
     assert outcomes.count("version-1") == 2 and sum(isinstance(o, BusyError) for o in outcomes) == 3
     # !model (not a request) is never refused as busy.
     assert (await guild_models.serving(GUILD)).model_id == "version-1"
+
+
+async def test_a_version_another_process_promoted_serves_after_the_recheck(parts, sample_vocab):
+    versions, host, _own = parts
+    now = [0.0]
+    elsewhere = GuildModels(versions, host, recheck_s=10.0, clock=lambda: now[0])  # the other process
+    assert await elsewhere.model_id(GUILD) == DEFAULT_MODEL_ID
+    v1 = await add_version(versions, sample_vocab, 1, None, seed=1)  # promoted by this process
+    now[0] = 9.0
+    assert await elsewhere.model_id(GUILD) == DEFAULT_MODEL_ID  # still its cached lineage
+    now[0] = 10.0
+    assert await elsewhere.model_id(GUILD) == v1.model_id  # the store said: version 1 serves now
+    await versions.rollback(GUILD)
+    now[0] = 25.0
+    assert await elsewhere.model_id(GUILD) == DEFAULT_MODEL_ID

@@ -1,5 +1,5 @@
-"""bot/storage/db.py: whole transactions, snapshot reads, errors named with the file, the stored clock
-format."""
+"""bot/storage/db.py on both backends: whole transactions, tasks that do not mix, errors named with the
+store, the stored clock format."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ async def count(database: Database) -> int:
     return (await database.read(lambda db: fetch_one(db, "SELECT COUNT(*) FROM source_quotes")))[0]
 
 
-async def test_a_write_that_fails_half_way_leaves_nothing(tmp_path: Path) -> None:
-    async with await Database.open(tmp_path / "a.db") as database:
+async def test_a_write_that_fails_half_way_leaves_nothing(store_target: Path | str) -> None:
+    async with await Database.open(store_target) as database:
 
         async def two_then_fail(db: aiosqlite.Connection) -> None:
             await rowcount(db, INSERT, ("first",))
@@ -36,15 +36,16 @@ async def test_a_write_that_fails_half_way_leaves_nothing(tmp_path: Path) -> Non
             await rowcount(db, INSERT, ("first",))
             await rowcount(db, "INSERT INTO no_such_table VALUES (1)", ())
 
-        with pytest.raises(StoreError, match=r"a\.db: the database failed \(no such table: no_such_table\)"):
+        # Named with the file (or the URL, less any password), and the database's own words.
+        with pytest.raises(StoreError, match=r"(quotes\.db|postgres): the database failed .*no_such_table"):
             await database.write(bad_sql)
         assert await count(database) == 0
         assert await database.write(lambda db: rowcount(db, INSERT, ("kept",))) == 1
         assert await count(database) == 1
 
 
-async def test_tasks_sharing_one_database_do_not_mix_their_transactions(tmp_path: Path) -> None:
-    async with await Database.open(tmp_path / "a.db") as database:
+async def test_tasks_sharing_one_database_do_not_mix_their_transactions(store_target: Path | str) -> None:
+    async with await Database.open(store_target) as database:
 
         async def slow_pair(db: aiosqlite.Connection, text: str) -> None:
             await rowcount(db, INSERT, (text,))

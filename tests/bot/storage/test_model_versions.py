@@ -1,9 +1,10 @@
-"""bot.storage.model_versions on a real SQLite store: runs (one per guild, a global limit), versions,
+"""bot.storage.model_versions on both backends: runs (one per guild, a global limit), versions,
 rollback."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,8 @@ from bot.storage.store import Store
 
 
 @pytest.fixture
-async def versions(tmp_path: Path):
-    store = await Store.open(tmp_path / "quotes.db")
+async def versions(store_target: Path | str, tmp_path: Path):
+    store = await Store.open(store_target)
     yield ModelVersions(store, tmp_path / "models")
     await store.close()
 
@@ -88,6 +89,63 @@ async def test_start_up_marks_running_runs_interrupted(versions: ModelVersions):
     assert (await versions.run(finished.id)).status == "promoted"  # finished runs are left alone
     assert await versions.interrupt_running() == []
     assert not await versions.finish_run(running.id, "promoted", "the old task's late word", {})
+
+
+async def test_two_processes_never_take_the_same_retrain_slot(store_target: Path | str, tmp_path: Path):
+    stores = [await Store.open(store_target, busy_timeout=20) for _ in range(2)]  # two processes
+    try:
+        sides = [ModelVersions(store, tmp_path / "models", owner=f"p{i}") for i, store in enumerate(stores)]
+        results = await asyncio.gather(
+            *(sides[g % 2].start_run(g, requested_by=7, channel_id=3, max_running=2) for g in range(1, 11)),
+            return_exceptions=True,
+        )
+        started = [r for r in results if not isinstance(r, BaseException)]
+        assert len(started) == 2  # the slots: two at once, across both processes
+        assert all(isinstance(r, RetrainRefusedError) for r in results if isinstance(r, BaseException))
+    finally:
+        for store in stores:
+            await store.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_start_up_leaves_another_live_process_run_alone(store_target: Path | str, tmp_path: Path):
+    clock = Clock()
+    store = await Store.open(store_target, clock=clock)
+    try:
+        mine = ModelVersions(store, tmp_path / "models", owner="host-a/shards 0,1")
+        theirs = ModelVersions(store, tmp_path / "models", owner="host-b/shards 2,3")
+        my_run = await mine.start_run(1, requested_by=7, channel_id=3, max_running=5)
+        their_run = await theirs.start_run(2, requested_by=7, channel_id=4, max_running=5)
+        assert (await mine.run(my_run.id)).status == "running"
+        clock.now += timedelta(minutes=2)
+        assert await theirs.heartbeat(their_run.id)  # they are alive
+        assert not await theirs.heartbeat(my_run.id)  # a process beats only for its own runs
+        clock.now += timedelta(minutes=2)  # mine last beat 4 minutes ago, theirs 2
+        marked = await mine.interrupt_running(stale_after=timedelta(minutes=3))
+        assert [r.id for r in marked] == [my_run.id]
+        assert (await theirs.run(their_run.id)).status == "running"
+        clock.now += timedelta(minutes=5)  # their process died: no heartbeat for 7 minutes
+        marked = await mine.interrupt_running(stale_after=timedelta(minutes=3))
+        assert [r.id for r in marked] == [their_run.id]
+        assert (await theirs.run(their_run.id)).status == "interrupted"
+        assert not await theirs.heartbeat(their_run.id)  # a late beat does not revive it
+        # Before a new run, only stale runs are swept: never this process's live one.
+        live = await mine.start_run(3, requested_by=7, channel_id=3, max_running=5)
+        dead = await theirs.start_run(4, requested_by=7, channel_id=3, max_running=5)
+        clock.now += timedelta(minutes=2)
+        await mine.heartbeat(live.id)
+        clock.now += timedelta(minutes=2)  # theirs silent for 4 minutes, mine beat 2 minutes ago
+        swept = await mine.interrupt_running(stale_after=timedelta(minutes=3), own=False)
+        assert [r.id for r in swept] == [dead.id] and (await mine.run(live.id)).status == "running"
+    finally:
+        await store.close()
 
 
 async def test_versions_lineage_and_rollback_to_the_bundled_model(versions: ModelVersions):

@@ -1,4 +1,5 @@
-"""bot/storage/store.py against real SQLite files: the API, concurrency, locks, privacy and hostile text."""
+"""bot/storage/store.py on both backends (a real SQLite file, a real PostgreSQL database): the API,
+concurrency, locks, privacy and hostile text."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.storage.db import dialect, fetch_one
 from bot.storage.migrations import LATEST_VERSION
 from bot.storage.store import (
     DEFAULT_EMOJI,
@@ -20,14 +22,16 @@ from bot.storage.store import (
     StoreInputError,
     UnknownQuoteError,
 )
+from tests.postgres import sqlite_only
 
 GUILD, OTHER_GUILD, CHANNEL = 700_000_000_000_000_001, 700_000_000_000_000_002, 710_000_000_000_000_001
 SETTINGS = {"temperature": 0.8, "top_p": 0.95, "dry": {"multiplier": 0.8, "base": 1.75}}
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "quotes.db"  # a folder that does not exist yet: open() makes it
+def db_path(store_target: Path | str) -> Path | str:
+    """The store's file (SQLite, in a folder that does not exist yet) or a fresh PostgreSQL database."""
+    return store_target
 
 
 @pytest.fixture
@@ -161,16 +165,11 @@ async def test_200_concurrent_votes_from_50_users_over_4_connections(db_path: Pa
         for q in quotes:
             expected = sum(1 for quote, _ in wanted if quote == q)
             assert await stores[1].vote_count(q) == expected
+        sql = "SELECT COUNT(*), COUNT(DISTINCT quote_id || '/' || user_id) FROM votes"
+        assert await stores[2].read(lambda db: fetch_one(db, sql)) == (200, 200)
     finally:
         for store in stores:
             await store.close()
-    with sqlite3.connect(db_path) as db:
-        assert db.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT quote_id || '/' || user_id) FROM votes"
-        ).fetchone() == (
-            200,
-            200,
-        )
 
 
 # -- source quotes, settings --
@@ -235,20 +234,43 @@ async def test_favourite_emoji_defaults_to_a_star_and_is_per_guild(store: Store)
 FORGOTTEN = 313_131_313_131_313_131  # a distinctive id, so a scan of every column finds only real traces
 
 
-def cells_mentioning(path: Path, needle: str) -> list[tuple[str, str, int]]:
+async def columns(store: Store) -> list[tuple[str, str]]:
+    """(table, column) for every column of every table of the store, on either backend."""
+
+    async def op(db) -> list[tuple[str, str]]:
+        if dialect(db) == "sqlite":
+            async with db.execute("SELECT name FROM sqlite_master WHERE type = 'table'") as cursor:
+                tables = [r[0] for r in await cursor.fetchall()]
+            found = []
+            for table in tables:
+                async with db.execute(f'PRAGMA table_info("{table}")') as cursor:
+                    found += [(table, r[1]) for r in await cursor.fetchall()]
+            return found
+        sql = """SELECT table_name, column_name FROM information_schema.columns
+                 WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position"""
+        async with db.execute(sql) as cursor:
+            return [tuple(r) for r in await cursor.fetchall()]
+
+    return await store.read(op)
+
+
+async def cells_mentioning(store: Store, needle: str) -> list[tuple[str, str, int]]:
     """(table, column, rows) for every column of every table whose text form contains ``needle``."""
     found = []
-    with sqlite3.connect(path) as db:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in tables:
-            for column in [r[1] for r in db.execute(f'PRAGMA table_info("{table}")')]:
-                sql = f'SELECT COUNT(*) FROM "{table}" WHERE instr(CAST("{column}" AS TEXT), ?) > 0'
-                if hits := db.execute(sql, (needle,)).fetchone()[0]:
-                    found.append((table, column, hits))
+    for table, column in await columns(store):
+        sql = f'SELECT COUNT(*) FROM "{table}" WHERE strpos(CAST("{column}" AS TEXT), ?) > 0'
+        if dialect_of(store) == "sqlite":
+            sql = sql.replace("strpos(", "instr(")
+        if hits := (await store.read(lambda db, sql=sql: fetch_one(db, sql, (needle,))))[0]:
+            found.append((table, column, hits))
     return found
 
 
-async def test_forget_user_leaves_nothing_of_them_behind(store: Store, db_path: Path) -> None:
+def dialect_of(store: Store) -> str:
+    return store.dialect
+
+
+async def test_forget_user_leaves_nothing_of_them_behind(store: Store) -> None:
     theirs = [
         await add(store, requester=FORGOTTEN, seed=f"My secret {i}", text=f"My secret {i} is out")
         for i in range(3)
@@ -261,18 +283,21 @@ async def test_forget_user_leaves_nothing_of_them_behind(store: Store, db_path: 
     await store.add_source_quote(GUILD, FORGOTTEN, "their own line")
     await store.add_source_quote(OTHER_GUILD, FORGOTTEN, "another of theirs")
     kept_source = await store.add_source_quote(GUILD, 3, "someone else's line")
-    with sqlite3.connect(db_path) as raw:  # the retrain and schedule tables (their APIs live elsewhere)
-        raw.execute(
+
+    async def other_tables(db) -> None:  # the retrain and schedule tables (their APIs live elsewhere)
+        await db.execute(
             "INSERT INTO retrain_runs (guild_id, requested_by, status, started_at)"
             " VALUES (?, ?, 'failed', 'now')",
             (GUILD, FORGOTTEN),
         )
-        raw.execute(
+        await db.execute(
             "INSERT INTO schedules (guild_id, channel_id, created_by, rhythm, next_run_at, created_at)"
             " VALUES (?, ?, ?, '{}', 'now', 'now')",
             (GUILD, CHANNEL, FORGOTTEN),
         )
-    assert cells_mentioning(db_path, str(FORGOTTEN))  # the scan does see them before
+
+    await store.write(other_tables)
+    assert await cells_mentioning(store, str(FORGOTTEN))  # the scan does see them before
 
     result = await store.forget_user(FORGOTTEN)
 
@@ -288,9 +313,9 @@ async def test_forget_user_leaves_nothing_of_them_behind(store: Store, db_path: 
     # theirs[0] was favoured by user 3 and stays; theirs[1] and theirs[2] had no votes and go whole.
     assert counts == (2, 2, 1, 1, 2, 1, 1)
     assert result.total == 10
-    assert cells_mentioning(db_path, str(FORGOTTEN)) == []
-    assert cells_mentioning(db_path, "My secret 1") == []  # nobody favoured it: deleted whole
-    assert cells_mentioning(db_path, "My secret 0") == [("quotes", "text", 1)]  # favoured by others: stays
+    assert await cells_mentioning(store, str(FORGOTTEN)) == []
+    assert await cells_mentioning(store, "My secret 1") == []  # nobody favoured it: deleted whole
+    assert await cells_mentioning(store, "My secret 0") == [("quotes", "text", 1)]  # favoured by others
     kept = await store.get_quote(theirs[0])
     assert kept is not None and kept.seed is None and kept.requester_id is None
     assert [await store.get_quote(qid) for qid in theirs[1:]] == [None, None]
@@ -303,14 +328,13 @@ async def test_forget_user_leaves_nothing_of_them_behind(store: Store, db_path: 
     assert (await store.forget_user(FORGOTTEN)).total == 0
 
 
-async def test_a_quote_asked_for_before_forget_and_arriving_after_it_is_not_stored(
-    store: Store, db_path: Path
-) -> None:
+async def test_a_quote_asked_for_before_forget_and_arriving_after_it_is_not_stored(store: Store) -> None:
     asked = time.monotonic()  # the request began (the model is still writing it)
     await store.forget_user(FORGOTTEN)  # then the requester asks to be forgotten
     late = await add(store, requester=FORGOTTEN, seed="My secret", text="My secret, late", asked_at=asked)
     assert late is None
-    assert cells_mentioning(db_path, "My secret") == [] and cells_mentioning(db_path, str(FORGOTTEN)) == []
+    assert await cells_mentioning(store, "My secret") == []
+    assert await cells_mentioning(store, str(FORGOTTEN)) == []
     # Someone else's request of the same moment is stored, and so is the user's next request.
     assert await add(store, requester=2, seed="Hey,", asked_at=asked) is not None
     again = await add(store, requester=FORGOTTEN, seed="New", text="New start", asked_at=time.monotonic())
@@ -321,8 +345,9 @@ async def test_a_quote_asked_for_before_forget_and_arriving_after_it_is_not_stor
 
 
 async def test_a_locked_database_is_retried_then_refused_with_nothing_written(
-    store: Store, db_path: Path
+    store: Store, db_path: Path, backend: str
 ) -> None:
+    sqlite_only(backend, "another process's file lock (PostgreSQL's conflicts: test_postgres.py)")
     qid = await add(store)
     locker = sqlite3.connect(db_path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
@@ -343,7 +368,10 @@ async def test_a_locked_database_is_retried_then_refused_with_nothing_written(
     assert await store.add_vote(qid, 10) is True
 
 
-async def test_a_lock_released_within_the_window_is_waited_out(store: Store, db_path: Path) -> None:
+async def test_a_lock_released_within_the_window_is_waited_out(
+    store: Store, db_path: Path, backend: str
+) -> None:
+    sqlite_only(backend, "another process's file lock (PostgreSQL's conflicts: test_postgres.py)")
     qid = await add(store)
     locker = sqlite3.connect(db_path, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
@@ -396,14 +424,19 @@ async def test_bad_paths_and_files_are_named(tmp_path: Path) -> None:
             await add(naive)
 
 
-async def test_sql_injection_text_is_stored_verbatim(store: Store, db_path: Path) -> None:
-    hostile = "Robert'); DROP TABLE quotes; --\" OR 1=1; /* */ \x00 ☃"
+async def test_sql_injection_text_is_stored_verbatim(store: Store) -> None:
+    hostile = "Robert'); DROP TABLE quotes; --\" OR 1=1; /* */ ? :guild $1 ☃"
     qid = await add(store, seed=hostile, text=hostile, model_version=hostile, settings={hostile: hostile})
+    # A NUL cannot be stored in PostgreSQL's text: both backends refuse it, with a clear message.
+    for field in ("seed", "text"):
+        with pytest.raises(StoreInputError, match="NUL character"):
+            await add(store, **{field: "Hey,\x00 there"})
+    assert await store.add_quote(guild_id=GUILD, channel_id=None, requester_id=None, seed="",
+                                 text="fine", settings={"odd": "\x00"}, model_version="v")  # fmt: skip
     sid = await store.add_source_quote(GUILD, 5, hostile)
     quote = await store.get_quote(qid)
     assert quote is not None and quote.text == quote.seed == quote.model_version == hostile
     assert quote.settings == {hostile: hostile}
     assert [r.text for r in await store.favoured_and_source_quotes(GUILD) if r.id == sid] == [hostile]
-    with sqlite3.connect(db_path) as db:
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = {table for table, _column in await columns(store)}
     assert {"quotes", "votes", "source_quotes", "guild_settings"} <= tables

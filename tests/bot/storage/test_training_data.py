@@ -3,6 +3,7 @@ file."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -155,3 +156,17 @@ def test_export_syncs_its_file_to_disk_before_the_rename(
     export_jsonl(db_path, out)
     assert synced[-1].startswith(f"rename .{out.name}.") and synced[-1].endswith(".tmp")
     assert lines(out)
+
+
+async def test_export_reads_postgresql_too(postgres_url: str, db_path: Path, tmp_path: Path) -> None:
+    async with await Store.open(postgres_url) as store:
+        async with await Store.open(db_path) as source:
+            for quote in await source.favoured_and_source_quotes():
+                if quote.kind == "source":
+                    await store.add_source_quote(quote.guild_id, 5, quote.text)
+        from_store = await store.favoured_and_source_quotes()
+    # In a thread, as `python -m bot export` runs it: outside any event loop.
+    read = await asyncio.to_thread(read_training_quotes, postgres_url)
+    assert [(q.kind, q.text) for q in read] == [(q.kind, q.text) for q in from_store] != []
+    out = tmp_path / "pg.jsonl"
+    assert await asyncio.to_thread(export_jsonl, postgres_url, out) == len(from_store)
