@@ -18,6 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import QuotebotError, log_unexpected
+from bot.log_context import bind_log_fields
 
 _log = logging.getLogger(__name__)
 
@@ -87,7 +88,13 @@ async def answer_error(interaction: discord.Interaction, error: BaseException, w
 
 
 class QuoteTree(app_commands.CommandTree):
-    """The bot's command tree: errors of app commands and context menus are answered privately."""
+    """The bot's command tree: every app command's guild and name are on its log lines (JSON logs), and
+    errors of app commands and context menus are answered privately."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        command = interaction.command.qualified_name if interaction.command else None
+        bind_log_fields(guild_id=interaction.guild_id, command=command)
+        return True
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         name = interaction.command.qualified_name if interaction.command else "an interaction"
