@@ -96,6 +96,12 @@ class Settings:
     retrain_score_margin: float = 0.02  # nats per character
     retrain_loop_target: float = 0.1
     retrain_base_corpus: Path | None = None  # None: the corpus the serving checkpoint names
+    retrain_replay_samples: int = 2000  # the current model's samples when its base corpus is not here
+    retrain_cooldown_minutes: float = 60.0  # per server, from the start of its last run
+    retrain_keep_versions: int = 5  # model files kept per server (the serving one and its parent always)
+    addquote_max_per_server: int = 1000
+    addquote_cooldown_seconds: float = 5.0  # per member
+    addquote_max_chars: int = 500
     schedule_check_seconds: float = 30.0  # how often the scheduler looks for due schedules
     max_schedules_per_server: int = 10
 
@@ -291,6 +297,12 @@ PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "RETRAIN_SCORE_MARGIN": ("retrain_score_margin", _number("", 0, 1)),
     "RETRAIN_LOOP_TARGET": ("retrain_loop_target", _number("", 0, 1)),
     "RETRAIN_BASE_CORPUS": ("retrain_base_corpus", _corpus_path),
+    "RETRAIN_REPLAY_SAMPLES": ("retrain_replay_samples", _int(20, 100_000)),
+    "RETRAIN_COOLDOWN_MINUTES": ("retrain_cooldown_minutes", _number("minutes", 0, 7 * 24 * 60)),
+    "RETRAIN_KEEP_VERSIONS": ("retrain_keep_versions", _int(2, 1000)),
+    "ADDQUOTE_MAX_PER_SERVER": ("addquote_max_per_server", _int(1, 1_000_000)),
+    "ADDQUOTE_COOLDOWN_SECONDS": ("addquote_cooldown_seconds", _number("seconds", 0, 3600)),
+    "ADDQUOTE_MAX_CHARS": ("addquote_max_chars", _int(10, 1900)),
 }
 
 

@@ -20,7 +20,7 @@ import sys
 from model.checkpoint import CheckpointError
 from model.device import DeviceError
 from training.corpus import FORMATS, CorpusError
-from training.options import add_corpus_options, add_train_options
+from training.options import add_corpus_options, add_replay_cache_options, add_train_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,9 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     finetune = sub.add_parser("finetune", help="continue a checkpoint on new quotes")
     finetune.add_argument("--from", dest="parent", required=True, help="checkpoint to start from")
     add_corpus_options(finetune)
-    replay = finetune.add_argument_group("replay of the original corpus")
+    replay = finetune.add_argument_group("replay of the base text (training/base_text.py)")
     replay.add_argument("--replay-corpus", default=None, help="default: the corpus named in the checkpoint")
     replay.add_argument("--replay-format", choices=FORMATS, default=None)
+    add_replay_cache_options(replay)
     replay.add_argument(
         "--replay-share", type=float, default=0.3, help="share of training quotes from replay"
     )

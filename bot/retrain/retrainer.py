@@ -8,7 +8,8 @@
 
 A run reads the server's favoured quotes (``min_votes`` votes or more) and admin-added quotes and refuses
 when there are fewer than ``min_quotes``. ``python -m training finetune --db --guild --min-votes`` then
-trains from the server's current model (or the bundled one), replaying a share of the base corpus, as a
+trains from the server's current model (or the bundled one), replaying a share of its base text (the
+base corpus when it is on this machine, else the current model's own samples, cached beside it), as a
 low-priority one-thread child (``bot/retrain/child_process.py``) writing into its own folder under
 ``<models>/.runs/``; its JSON progress lines become ``RunUpdate``s, passed on at most every
 ``progress_every_s`` (and whenever the phase changes). ``python -m training.judge`` scores the candidate
@@ -43,7 +44,7 @@ from bot.storage.model_versions import (
     version_path,
 )
 from bot.storage.store import Store
-from training.metrics import metrics_path_for, plot_path_for
+from training.metrics import metrics_path_for, plot_path_for, replay_cache_path_for
 from training.verdict import decide
 
 RUNS_DIR = ".runs"  # under the models folder: one working folder per run, removed when it ends
@@ -81,6 +82,7 @@ class RetrainConfig:
     score_margin: float = 0.02
     loop_target: float = 0.1
     base_corpus: Path | None = None
+    replay_samples: int = 2000  # drawn from the current model when its base corpus is not here
     max_quote_chars: int = 400  # the loop test's length cap: what the bot serves
     progress_every_s: float = 5.0
     finetune_args: tuple[str, ...] = ()  # extra finetune options (tests: a small batch)
@@ -100,6 +102,7 @@ class RetrainConfig:
             "score_margin": settings.retrain_score_margin,
             "loop_target": settings.retrain_loop_target,
             "base_corpus": settings.retrain_base_corpus,
+            "replay_samples": settings.retrain_replay_samples,
             "max_quote_chars": settings.max_quote_chars,
             **overrides,
         }
@@ -225,6 +228,8 @@ class Retrainer:
         corpus = ["--db", str(Path(config.db_path).resolve()), "--guild", str(run.guild_id)]
         corpus += ["--min-votes", str(config.min_votes)]
         base = ["--replay-corpus", str(config.base_corpus)] if config.base_corpus else []
+        base += ["--replay-cache", str(self.replay_cache(parent_path, parent))]
+        base += ["--replay-samples", str(config.replay_samples)]
         finetune = [config.python, "-m", "training", "finetune", *corpus, "--from", str(parent_path)]
         finetune += ["--out", str(candidate), "--minutes", f"{config.minutes:g}", "--threads", "1"]
         finetune += ["--progress", "jsonl", "--seed", str(run.id), *base, *config.finetune_args]
@@ -233,6 +238,8 @@ class Retrainer:
             raise RunEnded("failed", "the training process ended without writing a model")
         await handle.report(RunUpdate(run.id, "scoring", progress_text(run, "scoring", {})))
         base = ["--base-corpus", str(config.base_corpus)] if config.base_corpus else []
+        base += ["--replay-cache", str(self.replay_cache(parent_path, parent))]
+        base += ["--replay-samples", str(config.replay_samples)]
         judge = [config.python, "-m", "training.judge", "--candidate", str(candidate), "--current"]
         judge += [str(parent_path), *corpus, "--max-chars", str(config.max_quote_chars), "--threads", "1"]
         judged = await self._child(handle, [*judge, *base, "--json"], deadline, "scoring", figures)
@@ -246,6 +253,13 @@ class Retrainer:
         if not verdict.promote:
             raise RunEnded("rejected", "; ".join(verdict.reasons))
         return await self._promote(run, parent, candidate, figures)
+
+    def replay_cache(self, parent_path: Path, parent: ModelVersion | None) -> Path:
+        """Where the parent's samples are cached (used when its base corpus is not here): beside a
+        version's file; for the bundled model, in the models folder (the repository may be read-only)."""
+        if parent is not None:
+            return replay_cache_path_for(parent_path)
+        return self.config.models_dir / "bundled" / replay_cache_path_for(parent_path).name
 
     async def _child(
         self, handle: RunHandle, argv: list[str], deadline: float, phase: str, figures: dict
