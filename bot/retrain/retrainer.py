@@ -5,6 +5,11 @@
     handle = await retrainer.start(guild_id, requested_by=user_id, channel_id=channel_id, on_update=show)
     final = await handle.task                        # a RunUpdate: promoted, rejected, failed or cancelled
     await retrainer.cancel(guild_id)                 # stops the child; the run ends 'cancelled'
+    started = await retrainer.request(guild_id, ...)  # !retrain: a RunHandle, or its place in the queue
+
+``request`` adds the fair-use rules (``bot/retrain/fair_use.py``): a per-server cooldown, and a first-come
+queue when ``max_concurrent`` runs are going (one place per server; each waiting request's status
+message shows its position, and the next starts by itself when a run ends).
 
 A run reads the server's favoured quotes (``min_votes`` votes or more) and admin-added quotes and refuses
 when there are fewer than ``min_quotes``. ``python -m training finetune --db --guild --min-votes`` then
@@ -14,8 +19,9 @@ low-priority one-thread child (``bot/retrain/child_process.py``) writing into it
 ``<models>/.runs/``; its JSON progress lines become ``RunUpdate``s, passed on at most every
 ``progress_every_s`` (and whenever the phase changes). ``python -m training.judge`` scores the candidate
 against the current model and ``training.judge.decide`` applies the margin and the loop target.
-Promotion moves the file into ``<models>/guild-<id>/v<n>.pt`` (an atomic rename), records the version
-and points the server at it, then loads it in the model host. Whatever ends a run (a rejection, a crash,
+Promotion (``bot/retrain/promotion.py``) moves the file into ``<models>/guild-<id>/v<n>.pt`` (an atomic
+rename), records the version and points the server at it, loads it in the model host, and removes the
+files of versions beyond ``keep_versions``. Whatever ends a run (a rejection, a crash,
 the time limit, a cancel), its folder is removed, so no partial checkpoint is left, and the model that
 served before keeps serving.
 """
@@ -24,27 +30,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
-import sys
-from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from bot.errors import QuotebotError, log_unexpected
 from bot.retrain.child_process import Child, ChildTimeout, describe_exit
+from bot.retrain.config import RetrainConfig
+from bot.retrain.fair_use import RetrainCooldownError, RetrainQueue, Waiting, cooldown_left, describe_wait
 from bot.retrain.progress import OnUpdate, RunHandle, RunUpdate
-from bot.retrain.texts import finished_text, progress_text, started_text
+from bot.retrain.promotion import promote, prune
+from bot.retrain.texts import finished_text, progress_text, queued_text, started_text
 from bot.serving.guild_models import GuildModels
-from bot.settings import Settings
 from bot.storage.model_versions import (
     ModelVersion,
     ModelVersions,
     RetrainRefusedError,
     RetrainRun,
-    version_path,
 )
 from bot.storage.store import Store
-from training.metrics import metrics_path_for, plot_path_for, replay_cache_path_for
+from training.metrics import replay_cache_path_for
 from training.verdict import decide
 
 RUNS_DIR = ".runs"  # under the models folder: one working folder per run, removed when it ends
@@ -67,48 +72,6 @@ class RunEnded(Exception):
         super().__init__(text)
 
 
-@dataclass(frozen=True)
-class RetrainConfig:
-    """What a retrain needs to know; ``from_settings`` fills it from the bot's settings."""
-
-    models_dir: Path
-    db_path: Path
-    bundled_model: Path
-    min_votes: int = 1
-    min_quotes: int = 20
-    minutes: float = 10.0  # the training budget handed to finetune
-    time_limit_s: float = 1200.0  # the whole run, both children; killed past it
-    max_concurrent: int = 1
-    score_margin: float = 0.02
-    loop_target: float = 0.1
-    base_corpus: Path | None = None
-    replay_samples: int = 2000  # drawn from the current model when its base corpus is not here
-    max_quote_chars: int = 400  # the loop test's length cap: what the bot serves
-    progress_every_s: float = 5.0
-    finetune_args: tuple[str, ...] = ()  # extra finetune options (tests: a small batch)
-    python: str = sys.executable
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides) -> RetrainConfig:
-        values = {
-            "models_dir": settings.models_dir,
-            "db_path": settings.db_path,
-            "bundled_model": settings.model_path,
-            "min_votes": settings.retrain_min_votes,
-            "min_quotes": settings.retrain_min_quotes,
-            "minutes": settings.retrain_minutes,
-            "time_limit_s": settings.retrain_time_limit_minutes * 60.0,
-            "max_concurrent": settings.retrain_max_concurrent,
-            "score_margin": settings.retrain_score_margin,
-            "loop_target": settings.retrain_loop_target,
-            "base_corpus": settings.retrain_base_corpus,
-            "replay_samples": settings.retrain_replay_samples,
-            "max_quote_chars": settings.max_quote_chars,
-            **overrides,
-        }
-        return cls(**values)
-
-
 class Retrainer:
     """Starts, tracks and cancels retrain runs; at most one per server and ``max_concurrent`` in all."""
 
@@ -120,6 +83,8 @@ class Retrainer:
         self.versions = versions
         self.guild_models = guild_models
         self._runs: dict[int, RunHandle] = {}
+        self.queue = RetrainQueue()
+        self._next_tasks: set[asyncio.Task[None]] = set()
 
     async def start_up(self) -> list[RetrainRun]:
         """Mark runs a previous process left running as interrupted, and remove their working folders."""
@@ -147,12 +112,63 @@ class Retrainer:
             )
         return counts
 
+    async def request(
+        self,
+        guild_id: int,
+        requested_by: int | None,
+        channel_id: int | None,
+        on_update: OnUpdate | None = None,
+        *,
+        status_message_id: int | None = None,
+        owner: bool = False,
+    ) -> RunHandle | int:
+        """``!retrain``: start a run now, or queue it when every slot is taken (its queue position).
+
+        Refused (``QuotebotError``) while the server runs or waits, within its cooldown (bot owners never
+        wait), or with too few quotes.
+        """
+        position = self.queue.position(guild_id)
+        if position is not None:
+            raise RetrainRefusedError(f"this server's retrain is already waiting, at position {position}.")
+        if guild_id in self._runs:
+            run = self._runs[guild_id].run
+            raise RetrainRefusedError(f"a retrain is already running in this server (run #{run.id}).")
+        if not owner:
+            latest = await self.versions.latest_run(guild_id)
+            now = datetime.fromisoformat(self.store.now())
+            left = cooldown_left(latest, now, self.config.cooldown_minutes)
+            if left > 0:
+                raise RetrainCooldownError(
+                    f"this server retrained less than {self.config.cooldown_minutes:g} minutes ago; "
+                    f"the next retrain can start in {describe_wait(left)}."
+                )
+        await self.gather(guild_id)
+        if len(self._runs) < self.config.max_concurrent:
+            return await self.start(
+                guild_id, requested_by, channel_id, on_update, status_message_id=status_message_id
+            )
+        waiting = Waiting(guild_id, requested_by, channel_id, status_message_id, on_update)
+        return self.queue.add(waiting)
+
+    def position(self, guild_id: int) -> int | None:
+        """The server's place in the queue (1: next), or None when it is not waiting."""
+        return self.queue.position(guild_id)
+
+    def withdraw(self, guild_id: int) -> bool:
+        """Take the server's waiting request out of the queue; False when it was not waiting."""
+        removed = self.queue.remove(guild_id) is not None
+        if removed:
+            self._spawn(self._tell_positions())
+        return removed
+
     async def start(
         self,
         guild_id: int,
         requested_by: int | None,
         channel_id: int | None,
         on_update: OnUpdate | None = None,
+        *,
+        status_message_id: int | None = None,
     ) -> RunHandle:
         """Check, record and start a run; refusals are ``QuotebotError``s with a reason for people."""
         if guild_id in self._runs:
@@ -160,6 +176,8 @@ class Retrainer:
             raise RetrainRefusedError(f"a retrain is already running in this server (run #{run.id}).")
         counts = await self.gather(guild_id)
         run = await self.versions.start_run(guild_id, requested_by, channel_id, self.config.max_concurrent)
+        if status_message_id is not None and channel_id is not None:
+            await self.versions.set_status_message(run.id, channel_id, status_message_id)
         handle = RunHandle(run, on_update, self.config.progress_every_s)
         self._runs[guild_id] = handle
         handle.task = asyncio.create_task(self._run(handle, counts), name=f"retrain-{run.id}")
@@ -178,7 +196,9 @@ class Retrainer:
     async def close(self) -> None:
         """Stop every run without writing to the store (it may be closed): they become 'interrupted' at the
         next start-up."""
+        self.queue.clear()  # nothing of theirs had started
         tasks = [handle.task for handle in self._runs.values() if handle.task is not None]
+        tasks += list(self._next_tasks)
         for task in tasks:
             task.cancel()  # each run kills its child on the way out
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -216,6 +236,42 @@ class Retrainer:
                 await handle.child.kill()  # a child never outlives its run
             shutil.rmtree(work, ignore_errors=True)
             self._runs.pop(run.guild_id, None)
+            if len(self.queue):
+                self._spawn(self._start_next())
+
+    # -- the queue -------------------------------------------------------------------------------------------
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine, name="retrain-queue")
+        self._next_tasks.add(task)
+        task.add_done_callback(self._next_tasks.discard)
+
+    async def _start_next(self) -> None:
+        """Start waiting requests, while slots are free; tell the rest their place."""
+        while len(self._runs) < self.config.max_concurrent and (waiting := self.queue.pop()) is not None:
+            try:
+                await self.start(
+                    waiting.guild_id, waiting.requested_by, waiting.channel_id, waiting.on_update,
+                    status_message_id=waiting.status_message_id,
+                )  # fmt: skip
+            except QuotebotError as exc:  # e.g. quotes excluded while it waited
+                await self._tell(waiting, RunUpdate(0, "refused", f"No retrain: {exc}", final=True))
+            except Exception as exc:
+                log_unexpected(_log, exc, f"starting the queued retrain of server {waiting.guild_id}")
+        await self._tell_positions()
+
+    async def _tell_positions(self) -> None:
+        for position, waiting in enumerate(self.queue.entries(), start=1):
+            await self._tell(waiting, RunUpdate(0, "queued", queued_text(position, len(self.queue))))
+
+    @staticmethod
+    async def _tell(waiting: Waiting, update: RunUpdate) -> None:
+        if waiting.on_update is None:
+            return
+        try:
+            await waiting.on_update(update)
+        except Exception:  # a failed message edit must not stop the queue
+            _log.warning("could not update the status of server %d's queued retrain", waiting.guild_id)
 
     async def _train_judge_promote(
         self, handle: RunHandle, work: Path, deadline: float, figures: dict
@@ -252,7 +308,9 @@ class Retrainer:
             raise RunEnded("cancelled", "cancelled")
         if not verdict.promote:
             raise RunEnded("rejected", "; ".join(verdict.reasons))
-        return await self._promote(run, parent, candidate, figures)
+        version = await promote(self.versions, self.guild_models, run, parent, candidate, figures)
+        await prune(self.versions, run.guild_id, config.keep_versions)
+        return version
 
     def replay_cache(self, parent_path: Path, parent: ModelVersion | None) -> Path:
         """Where the parent's samples are cached (used when its base corpus is not here): beside a
@@ -298,36 +356,3 @@ class Retrainer:
             reason = child.error_line() or describe_exit(code)
             raise RunEnded("failed", f"the {what} process stopped: {reason}")
         return judged
-
-    async def _promote(
-        self, run: RetrainRun, parent: ModelVersion | None, candidate: Path, figures: dict
-    ) -> ModelVersion:
-        """Move the candidate into place (atomic rename), record it, point the server at it, load it."""
-        number = await self.versions.next_number(run.guild_id)
-        relative = version_path(run.guild_id, number)
-        target = self.versions.models_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        moved = [(candidate, target)]
-        moved += [(side(candidate), side(target)) for side in (plot_path_for, metrics_path_for)]
-        for source, destination in moved:
-            if source.is_file():
-                os.replace(source, destination)  # same folder tree, same file system: atomic
-        scores = {k: v for k, v in figures.items() if k.startswith(("base_", "guild_", "loop_"))}
-        trained_on = {k: v for k, v in figures.items() if k in ("favoured", "source")}
-        trained_on.update({k[len("trained_") :]: v for k, v in figures.items() if k.startswith("trained_")})
-        try:
-            version = await self.versions.record_version(
-                run.guild_id, run.id, relative, parent.id if parent else None, scores, trained_on
-            )
-        except BaseException:
-            for _, destination in moved:  # no row, no file: the next number stays free
-                destination.unlink(missing_ok=True)
-            raise
-        if self.guild_models is not None:
-            try:  # promoted whatever happens here: a model that will not load is passed over, and logged
-                serving = await self.guild_models.activate(run.guild_id)
-                if serving.version is None or serving.version.id != version.id:
-                    _log.error("retrain %d: version %d was promoted but could not be loaded", run.id, number)
-            except QuotebotError as exc:  # the host is shutting down: the next start loads it
-                _log.warning("retrain %d: version %d not loaded now: %s", run.id, number, exc)
-        return version

@@ -29,6 +29,14 @@ def started_text(run: RetrainRun, counts: dict[str, int], config: RetrainConfig)
     )
 
 
+def queued_text(position: int, waiting: int) -> str:
+    """The status message of a request waiting for a free slot."""
+    return (
+        f"Retrain queued: position {position} of {waiting}. Other servers' retrains are using the machine; "
+        "this one starts by itself when a slot is free (`retrain cancel` leaves the queue)."
+    )
+
+
 def progress_text(run: RetrainRun, phase: str, event: dict[str, Any]) -> str:
     """One line for a progress or validation event of the training, or the scoring phase."""
     if phase == "scoring":

@@ -10,8 +10,8 @@ import pytest
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, read_checkpoint, save_checkpoint
 from tests.helpers import make_tiny_model
 from training.base_text import REPO, base_text, recorded_corpus
-from training.metrics import replay_cache_path_for as cache_path_for
 from training.corpus import CorpusError
+from training.metrics import replay_cache_path_for as cache_path_for
 
 
 @pytest.fixture
