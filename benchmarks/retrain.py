@@ -83,6 +83,7 @@ def main() -> None:
     )
     parser.add_argument("--work", default=None, help="folder for the candidate and the samples cache")
     parser.add_argument("--json", default=None, help="write every figure here")
+    parser.add_argument("--finetune-args", default="", help="extra finetune options (experiments)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="retrain-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -90,7 +91,7 @@ def main() -> None:
     finetune = [sys.executable, "-m", "training", "finetune", "--from", args.model, "--corpus", args.corpus]
     finetune += ["--out", str(candidate), "--minutes", f"{args.minutes:g}", "--threads", "1"]
     finetune += ["--progress", "jsonl", "--seed", "1", "--replay-cache", str(cache)]
-    finetune += ["--replay-samples", str(args.replay_samples)]
+    finetune += ["--replay-samples", str(args.replay_samples), *args.finetune_args.split()]
     seconds, events = run_child(finetune)
     for event in events:
         if event.get("event") == "info":

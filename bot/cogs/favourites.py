@@ -19,6 +19,7 @@ from bot.cogs import reply
 from bot.cogs.checks import is_manager, manager
 from bot.quotes.favourites import (
     TOP_DEFAULT,
+    AddQuoteLimits,
     Favourites,
     FavouritesError,
     can_add_quotes,
@@ -35,9 +36,9 @@ _log = logging.getLogger(__name__)
 class FavouriteQuotes(commands.Cog, name="Favourites"):
     """Vote for quotes with a reaction (⭐ unless the server chose another emoji), and see the favourites."""
 
-    def __init__(self, bot: commands.Bot, store: Store):
+    def __init__(self, bot: commands.Bot, store: Store, limits: AddQuoteLimits | None = None):
         self.bot = bot
-        self.favourites = Favourites(store)
+        self.favourites = Favourites(store, limits)
 
     # -- reactions ----------------------------------------------------------------------------------------
 
@@ -108,7 +109,8 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
         """Add a quote of the character for this server's next retrain.
 
         For members with Manage Server, or with a role named "Quote Adder" (create it and give it to
-        whom you trust).
+        whom you trust). A server may add a limited number, each member waits a few seconds between two,
+        and a quote has a length limit; links and ids are left out of training.
         """
         assert ctx.guild is not None and isinstance(ctx.author, discord.Member)
         allowed = can_add_quotes(is_manager(ctx), (r.name for r in ctx.author.roles))
@@ -139,4 +141,5 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
 async def setup(bot: QuoteBotMixin) -> None:
     """The extension entry point: ``await bot.load_extension("bot.cogs.favourites")``."""
     assert bot.store is not None, "the store opens in setup_hook, before the cogs load"
-    await bot.add_cog(FavouriteQuotes(bot, bot.store))  # type: ignore[arg-type]
+    limits = AddQuoteLimits.from_settings(bot.settings)
+    await bot.add_cog(FavouriteQuotes(bot, bot.store, limits))  # type: ignore[arg-type]

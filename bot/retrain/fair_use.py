@@ -41,7 +41,9 @@ def describe_wait(seconds: float) -> str:
         return f"{seconds:.0f} s"
     minutes = int(seconds // 60) + (1 if seconds % 60 else 0)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 @dataclass

@@ -38,10 +38,12 @@ from bot.errors import QuotebotError, log_unexpected
 from bot.retrain.child_process import Child, ChildTimeout, describe_exit
 from bot.retrain.config import RetrainConfig
 from bot.retrain.fair_use import RetrainCooldownError, RetrainQueue, Waiting, cooldown_left, describe_wait
+from bot.retrain.preview import plan_for, preview_text
 from bot.retrain.progress import OnUpdate, RunHandle, RunUpdate
 from bot.retrain.promotion import promote, prune
 from bot.retrain.texts import finished_text, progress_text, queued_text, started_text
 from bot.serving.guild_models import GuildModels
+from bot.storage.exclusions import TrainingExclusions
 from bot.storage.model_versions import (
     ModelVersion,
     ModelVersions,
@@ -49,6 +51,7 @@ from bot.storage.model_versions import (
     RetrainRun,
 )
 from bot.storage.store import Store
+from model.vocab import Vocab
 from training.metrics import replay_cache_path_for
 from training.verdict import decide
 
@@ -149,6 +152,15 @@ class Retrainer:
             )
         waiting = Waiting(guild_id, requested_by, channel_id, status_message_id, on_update)
         return self.queue.add(waiting)
+
+    async def preview(self, guild_id: int, vocab: Vocab) -> str:
+        """``!retrain preview``: what the next run would learn from (``bot/retrain/preview.py``); ``vocab``
+        is the server's current model's."""
+        quotes = await self.store.favoured_and_source_quotes(guild_id, self.config.min_votes)
+        excluded = await TrainingExclusions(self.store).count(guild_id)
+        latest = await self.versions.latest_run(guild_id)
+        wait = cooldown_left(latest, datetime.fromisoformat(self.store.now()), self.config.cooldown_minutes)
+        return preview_text(quotes, excluded, self.config.min_quotes, plan_for(quotes, vocab), wait)
 
     def position(self, guild_id: int) -> int | None:
         """The server's place in the queue (1: next), or None when it is not waiting."""

@@ -181,9 +181,9 @@ async def test_addquote_refused_for_members_and_accepted_for_admins_and_the_role
         _sent, refused = await ask(server, "!addquote Mondays are a rumour.")
         assert "Manage Server" in refused.content and ADD_QUOTE_ROLE in refused.content
         _sent, added = await ask(server, "!addquote Mondays are a rumour.", user=server.admin)
-        assert "Added source quote #1" in added.content
+        assert "Added quote a1" in added.content
         _sent, by_role = await ask(server, "!addquote Fridays are a promise.", user=adder)
-        assert "#2" in by_role.content
+        assert "a2" in by_role.content
         rows = await bot.store.favoured_and_source_quotes(server.guild.id)
         assert [(q.kind, q.text) for q in rows] == [
             ("source", "Mondays are a rumour."),

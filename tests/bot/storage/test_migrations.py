@@ -103,10 +103,23 @@ async def _check_v3(store: Store) -> None:
                               "FROM schedules") == [(1, 20, "Hey,", "Europe/Paris", 1)]  # fmt: skip
 
 
+async def _seed_v4(db: aiosqlite.Connection) -> None:
+    await db.execute(
+        "INSERT INTO retrain_exclusions (kind, item_id, guild_id, created_at) "
+        "VALUES ('source', 999, 10, '2026-04-05T06:07:08+00:00')"
+    )
+
+
+async def _check_v4(store: Store) -> None:
+    rows = await _rows(store, "SELECT kind, item_id, guild_id FROM retrain_exclusions")
+    assert rows == [("source", 999, 10)]  # a deleted quote's row: it matches nothing
+
+
 FIXTURES: dict[int, tuple[Seeder, Checker]] = {
     1: (_seed_v1, _check_v1),
     2: (_seed_v2, _check_v2),
     3: (_seed_v3, _check_v3),
+    4: (_seed_v4, _check_v4),
 }
 
 
