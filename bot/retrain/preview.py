@@ -37,7 +37,7 @@ def parse_quote_ref(text: str) -> tuple[str, int]:
     match = _REF.fullmatch(text.strip())
     if match is None:
         raise BadQuoteRefError(
-            "give a quote's id as `retrain preview` shows it: `a12` (an added quote) or `f7` (a favoured one)."
+            "give a quote's id as `retrain preview` shows it: `a12` (added), `f7` (favoured)."
         )
     return PREFIXES[match.group(1).lower()], int(match.group(2))
 
