@@ -19,7 +19,8 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
@@ -35,6 +36,8 @@ from training.distributed import setup, teardown
 from training.scoring import score_quotes
 from training.server_text import plan_new_characters
 from training.trainer import train_model
+
+DRIFT_MONITOR = 150  # base quotes scored at each validation that beats the best (a fraction of a second)
 
 
 def grow_for(model: CharLSTM, vocab: Vocab, texts: Sequence[str]) -> Vocab:
@@ -63,6 +66,29 @@ def replay_quotes(base: BaseText, wanted: int, seed: int) -> list[str]:
     return random.Random(seed).sample(base.train, min(wanted, len(base.train)))
 
 
+def drift_guard(
+    model: CharLSTM, vocab: Vocab, base: BaseText, replayed: Sequence[str], margin: float
+) -> Callable[[], dict | None]:
+    """A trainer guard: keep a checkpoint only while its nats on unreplayed base quotes stay within
+    ``margin`` of the parent's (measured once, now), so the best model kept is one the judge can promote.
+
+    The monitor is ``DRIFT_MONITOR`` training-side base quotes that are not replayed: never the judge's
+    held-out side, and not learnt by heart either.
+    """
+    seen = set(replayed)
+    monitor = [q for q in sorted(base.train, key=hash_unit) if q not in seen][:DRIFT_MONITOR]
+    ids = encode_quotes([q for q in monitor if not vocab.missing(q)], vocab)
+    if not ids:
+        return lambda: {}
+    before = score_quotes(model, ids).nats
+
+    def guard() -> dict | None:
+        now = score_quotes(model, ids).nats
+        return {"base_drift": now - before} if now <= before + margin else None
+
+    return guard
+
+
 def finetune_from_args(args: argparse.Namespace) -> None:
     settings = settings_from(args)
     if not 0.0 <= args.replay_share < 1.0:
@@ -80,7 +106,7 @@ def finetune_from_args(args: argparse.Namespace) -> None:
         if not val_new:
             raise ValueError(f"{args.corpus}: fine-tuning needs at least 2 quotes, found {len(quotes)}")
         wanted = round(len(train_new) * args.replay_share / (1.0 - args.replay_share))
-        replay, replay_meta = [], {}
+        replay, replay_meta, base = [], {}, None
         if wanted:
             base = base_text(
                 parent, args.parent, corpus=args.replay_corpus, corpus_format=args.replay_format,
@@ -112,11 +138,21 @@ def finetune_from_args(args: argparse.Namespace) -> None:
             "torch": str(torch.__version__),
         }
         train_quotes = [*train_new, *replay]
+        guard = (
+            drift_guard(model, vocab, base, replay, args.base_margin) if base and args.base_margin else None
+        )
+        if guard is not None:
+            meta["base_margin"] = args.base_margin
         started = time.time()
         result = train_model(
             model, vocab, encode_quotes(train_quotes, vocab), val_ids, settings, args.out, metadata=meta,
-            world=world,
+            world=world, guard=guard,
         )  # fmt: skip
+        if world.is_main and not Path(args.out).is_file():
+            raise ValueError(
+                f"every checkpoint drifted more than {args.base_margin:g} nats/char from the parent on the "
+                "base text, so none was kept (a lower --lr or a larger --replay-share may help)"
+            )
         say(
             args,
             f"done in {time.time() - started:.0f} s: validation {result.best_nats:.4f} nats/char "

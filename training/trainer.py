@@ -126,8 +126,14 @@ def train_model(
     world: World | None = None,
     resume: str | Path | None = None,
     on_validation: Callable[[dict], None] | None = None,
+    guard: Callable[[], dict | None] | None = None,
 ) -> TrainResult:
-    """Train ``model`` (already on its device) and keep its best version at ``out``; see the module doc."""
+    """Train ``model`` (already on its device) and keep its best version at ``out``; see the module doc.
+
+    ``guard`` (fine-tuning): called when a validation beats the best; a dict (figures for the log) when
+    this model may be kept, None when it may not (it drifted too far from its parent), which counts as
+    no gain.
+    """
     world = world or World()
     out = Path(out)
     device = model.head.weight.device
@@ -169,7 +175,12 @@ def train_model(
             "lr": lr,
         }
         history.append(record)
-        if score.nats < best - 1e-4:
+        allowed = guard() if guard is not None and score.nats < best - 1e-4 else {}
+        if allowed is None:
+            record["guarded"] = True
+        else:
+            record.update(allowed)
+        if score.nats < best - 1e-4 and allowed is not None:
             best, since_best = score.nats, 0
             if world.is_main:
                 meta = {

@@ -55,6 +55,7 @@ from model.vocab import Vocab
 from training.metrics import replay_cache_path_for
 from training.verdict import decide
 
+GUARD_SHARE = 0.75  # of the score margin: finetune's own drift guard, measured on other base quotes
 RUNS_DIR = ".runs"  # under the models folder: one working folder per run, removed when it ends
 _log = logging.getLogger(__name__)
 
@@ -298,6 +299,8 @@ class Retrainer:
         base = ["--replay-corpus", str(config.base_corpus)] if config.base_corpus else []
         base += ["--replay-cache", str(self.replay_cache(parent_path, parent))]
         base += ["--replay-samples", str(config.replay_samples)]
+        # Keep only checkpoints well inside the judge's margin, so the model kept is one it can promote.
+        base += ["--base-margin", f"{config.score_margin * GUARD_SHARE:g}"]
         finetune = [config.python, "-m", "training", "finetune", *corpus, "--from", str(parent_path)]
         finetune += ["--out", str(candidate), "--minutes", f"{config.minutes:g}", "--threads", "1"]
         finetune += ["--progress", "jsonl", "--seed", str(run.id), *base, *config.finetune_args]

@@ -10,8 +10,9 @@ from model.checkpoint import load_checkpoint
 from model.vocab import BOS_ID
 from tests.helpers import SAMPLE_CORPUS, make_tiny_model
 from training.__main__ import main
+from training.base_text import BaseText
 from training.corpus import split_quotes
-from training.finetune import grow_for, split_new
+from training.finetune import drift_guard, grow_for, split_new
 
 TINY = ["--batch-size", "32", "--progress", "none"]
 NEW_QUOTES = [
@@ -165,3 +166,25 @@ def test_recorded_corpus_missing_here_means_generative_replay_cached_beside_the_
     written = cache.stat().st_mtime_ns
     assert main([*finetune, "--out", str(tmp_path / "ft2.pt"), "--progress", "jsonl"]) == 0
     assert "drawing" not in capsys.readouterr().out and cache.stat().st_mtime_ns == written
+
+
+def test_the_drift_guard_refuses_a_model_that_moved_too_far_on_base_text(sample_vocab, sample_quotes):
+    model = make_tiny_model(sample_vocab, layers=1)
+    base = BaseText("samples", "x", train=sample_quotes[:60], val=[])
+    guard = drift_guard(model, sample_vocab, base, replayed=sample_quotes[:10], margin=0.01)
+    assert guard() == {"base_drift": 0.0}  # unchanged: kept
+    with torch.no_grad():
+        model.head.bias.add_(torch.randn_like(model.head.bias) * 5)  # confidently wrong
+    assert guard() is None
+
+
+def test_finetune_keeps_nothing_when_every_checkpoint_drifted(base_checkpoint, new_corpus, tmp_path, capsys):
+    out = tmp_path / "guarded.pt"
+    args = ["finetune", "--from", str(base_checkpoint), "--corpus", str(new_corpus), "--out", str(out)]
+    args += ["--epochs", "3", "--lr", "5e-2", "--warmup-steps", "1", "--eval-every", "1", *TINY]
+    assert main([*args, "--replay-share", "0.5", "--base-margin", "100"]) == 0
+    assert load_checkpoint(out).metadata["base_margin"] == 100
+    out.unlink()
+    assert main([*args, "--replay-share", "0.5", "--base-margin", "1e-12", "--lr", "1"]) == 2
+    assert "every checkpoint drifted more than 1e-12 nats/char" in capsys.readouterr().err
+    assert not out.exists()
