@@ -300,7 +300,8 @@ class Retrainer:
         base += ["--replay-cache", str(self.replay_cache(parent_path, parent))]
         base += ["--replay-samples", str(config.replay_samples)]
         # Keep only checkpoints well inside the judge's margin, so the model kept is one it can promote.
-        base += ["--base-margin", f"{config.score_margin * GUARD_SHARE:g}"]
+        guard = config.score_margin * GUARD_SHARE if 0 < config.score_margin < float("inf") else 0.0
+        base += ["--base-margin", f"{guard:g}"]
         finetune = [config.python, "-m", "training", "finetune", *corpus, "--from", str(parent_path)]
         finetune += ["--out", str(candidate), "--minutes", f"{config.minutes:g}", "--threads", "1"]
         finetune += ["--progress", "jsonl", "--seed", str(run.id), *base, *config.finetune_args]
