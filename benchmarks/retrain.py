@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bot.retrain.retrainer import GUARD_SHARE  # noqa: E402
 from bot.settings import Settings  # noqa: E402  (the bot's defaults: the budget a retrain gets)
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from model.generate import Generator  # noqa: E402
@@ -72,7 +73,7 @@ def samples(candidate: Path, n: int) -> list[str]:
     return [d.text for d in done]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--corpus", default=str(SERVER_QUOTES))
@@ -84,14 +85,19 @@ def main() -> None:
     parser.add_argument("--work", default=None, help="folder for the candidate and the samples cache")
     parser.add_argument("--json", default=None, help="write every figure here")
     parser.add_argument("--finetune-args", default="", help="extra finetune options (experiments)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     work = Path(args.work or tempfile.mkdtemp(prefix="retrain-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     cache, candidate = work / "bundled.replay.jsonl", work / "candidate.pt"
     finetune = [sys.executable, "-m", "training", "finetune", "--from", args.model, "--corpus", args.corpus]
     finetune += ["--out", str(candidate), "--minutes", f"{args.minutes:g}", "--threads", "1"]
     finetune += ["--progress", "jsonl", "--seed", "1", "--replay-cache", str(cache)]
-    finetune += ["--replay-samples", str(args.replay_samples), *args.finetune_args.split()]
+    finetune += ["--replay-samples", str(args.replay_samples)]
+    finetune += [
+        "--base-margin",
+        f"{Settings().retrain_score_margin * GUARD_SHARE:g}",
+        *args.finetune_args.split(),
+    ]
     seconds, events = run_child(finetune)
     for event in events:
         if event.get("event") == "info":
@@ -125,7 +131,8 @@ def main() -> None:
         print("  >", text)
     if args.json:
         Path(args.json).write_text(json.dumps(row, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
