@@ -68,7 +68,7 @@ def replay_quotes(base: BaseText, wanted: int, seed: int) -> list[str]:
 
 def drift_guard(
     model: CharLSTM, vocab: Vocab, base: BaseText, replayed: Sequence[str], margin: float
-) -> Callable[[], dict | None]:
+) -> Callable[[], tuple[bool, dict]]:
     """A trainer guard: keep a checkpoint only while its nats on unreplayed base quotes stay within
     ``margin`` of the parent's (measured once, now), so the best model kept is one the judge can promote.
 
@@ -79,12 +79,12 @@ def drift_guard(
     monitor = [q for q in sorted(base.train, key=hash_unit) if q not in seen][:DRIFT_MONITOR]
     ids = encode_quotes([q for q in monitor if not vocab.missing(q)], vocab)
     if not ids:
-        return lambda: {}
+        return lambda: (True, {})
     before = score_quotes(model, ids).nats
 
-    def guard() -> dict | None:
+    def guard() -> tuple[bool, dict]:
         now = score_quotes(model, ids).nats
-        return {"base_drift": now - before} if now <= before + margin else None
+        return now <= before + margin, {"base_drift": now - before}
 
     return guard
 

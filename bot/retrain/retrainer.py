@@ -88,6 +88,7 @@ class Retrainer:
         self.guild_models = guild_models
         self._runs: dict[int, RunHandle] = {}
         self.queue = RetrainQueue()
+        self._starting = 0  # requests between their slot check and their run's record
         self._next_tasks: set[asyncio.Task[None]] = set()
 
     async def start_up(self) -> list[RetrainRun]:
@@ -147,12 +148,19 @@ class Retrainer:
                     f"the next retrain can start in {describe_wait(left)}."
                 )
         await self.gather(guild_id)
-        if len(self._runs) < self.config.max_concurrent:
-            return await self.start(
-                guild_id, requested_by, channel_id, on_update, status_message_id=status_message_id
-            )
+        if self._free_slots() > 0:
+            self._starting += 1  # held from here to the run's record, so two requests cannot take one slot
+            try:
+                return await self.start(
+                    guild_id, requested_by, channel_id, on_update, status_message_id=status_message_id
+                )
+            finally:
+                self._starting -= 1
         waiting = Waiting(guild_id, requested_by, channel_id, status_message_id, on_update)
         return self.queue.add(waiting)
+
+    def _free_slots(self) -> int:
+        return self.config.max_concurrent - len(self._runs) - self._starting
 
     async def preview(self, guild_id: int, vocab: Vocab) -> str:
         """``!retrain preview``: what the next run would learn from (``bot/retrain/preview.py``); ``vocab``
@@ -261,7 +269,8 @@ class Retrainer:
 
     async def _start_next(self) -> None:
         """Start waiting requests, while slots are free; tell the rest their place."""
-        while len(self._runs) < self.config.max_concurrent and (waiting := self.queue.pop()) is not None:
+        while self._free_slots() > 0 and (waiting := self.queue.pop()) is not None:
+            self._starting += 1
             try:
                 await self.start(
                     waiting.guild_id, waiting.requested_by, waiting.channel_id, waiting.on_update,
@@ -271,6 +280,8 @@ class Retrainer:
                 await self._tell(waiting, RunUpdate(0, "refused", f"No retrain: {exc}", final=True))
             except Exception as exc:
                 log_unexpected(_log, exc, f"starting the queued retrain of server {waiting.guild_id}")
+            finally:
+                self._starting -= 1
         await self._tell_positions()
 
     async def _tell_positions(self) -> None:

@@ -172,10 +172,11 @@ def test_the_drift_guard_refuses_a_model_that_moved_too_far_on_base_text(sample_
     model = make_tiny_model(sample_vocab, layers=1)
     base = BaseText("samples", "x", train=sample_quotes[:60], val=[])
     guard = drift_guard(model, sample_vocab, base, replayed=sample_quotes[:10], margin=0.01)
-    assert guard() == {"base_drift": 0.0}  # unchanged: kept
+    assert guard() == (True, {"base_drift": 0.0})  # unchanged: kept
     with torch.no_grad():
         model.head.bias.add_(torch.randn_like(model.head.bias) * 5)  # confidently wrong
-    assert guard() is None
+    kept, figures = guard()
+    assert not kept and figures["base_drift"] > 0.01
 
 
 def test_finetune_keeps_nothing_when_every_checkpoint_drifted(base_checkpoint, new_corpus, tmp_path, capsys):

@@ -141,3 +141,16 @@ async def test_leaving_the_queue(store, bot_parts, base_checkpoint):  # noqa: F8
     await asyncio.wait_for(first.task, 60)
     await asyncio.sleep(0.1)
     assert retrainer.active(OTHER_GUILD) is None  # it left: nothing of it starts
+
+
+async def test_two_servers_asking_at_once_for_one_slot_get_a_run_and_a_place(
+    store,  # noqa: F811
+    bot_parts,  # noqa: F811
+    base_checkpoint,  # noqa: F811
+):
+    retrainer = make_retrainer(store, bot_parts, base_checkpoint, max_concurrent=1, min_quotes=5)
+    got = await asyncio.gather(retrainer.request(GUILD, ADMIN, 5), retrainer.request(OTHER_GUILD, ADMIN, 6))
+    assert sorted(type(g).__name__ for g in got) == ["RunHandle", "int"] and 1 in got
+    assert retrainer.withdraw(OTHER_GUILD)
+    handle = await retrainer.cancel(GUILD)
+    await asyncio.wait_for(handle.task, 60)
