@@ -93,7 +93,7 @@ class Settings:
     retrain_minutes: float = 10.0  # the training budget of one run
     retrain_time_limit_minutes: float = 20.0  # the whole run (training and scoring) is killed after this
     retrain_max_concurrent: int = 1
-    retrain_score_margin: float = 0.05  # nats per character; benchmarks/retrain.py (README, Retraining)
+    retrain_score_margin: float = 0.1  # nats per character; benchmarks/retrain.py (README, Retraining)
     retrain_loop_target: float = 0.1
     retrain_base_corpus: Path | None = None  # None: the corpus the serving checkpoint names
     retrain_replay_samples: int = 2000  # the current model's samples when its base corpus is not here

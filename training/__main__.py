@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_options(finetune, lr=5e-4)
     # A few dozen quotes, a few hundred steps at most on a busy CPU: warm up briefly, validate often (the
     # drift guard and early stopping pick among these checkpoints).
-    finetune.set_defaults(warmup_steps=10, eval_every=10, patience=10)
+    finetune.set_defaults(warmup_steps=10, eval_every=5, patience=10)
     return parser
 
 
