@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator
 from typing import TextIO
 
 from bot.errors import QuotebotError, log_unexpected
-from bot.quotes.favourites import TOP_DEFAULT, Favourites, FavouritesError
+from bot.quotes.favourites import TOP_DEFAULT, AddQuoteLimits, Favourites, FavouritesError
 from bot.quotes.service import QuoteService
 from bot.serving.host import ModelHost
 from bot.settings import Settings
@@ -157,7 +157,9 @@ async def run_console(settings: Settings, stdin: TextIO, stdout: TextIO) -> int:
         owners = settings.owner_ids | {CONSOLE_USER_ID}
         # A terminal shows no Markdown, so replies are not escaped (control characters are still stripped).
         service = QuoteService.from_settings(settings, host, store, owner_ids=owners, markdown=False)
-        console = Console(service, settings.command_prefix, Favourites(store))
+        console = Console(
+            service, settings.command_prefix, Favourites(store, AddQuoteLimits.from_settings(settings))
+        )
         try:
             await console.run(read_lines(stdin), stdout, stdin.isatty())
         finally:

@@ -78,9 +78,15 @@ class Settings:
     retrain_minutes: float = 10.0  # the training budget of one run
     retrain_time_limit_minutes: float = 20.0  # the whole run (training and scoring) is killed after this
     retrain_max_concurrent: int = 1
-    retrain_score_margin: float = 0.02  # nats per character
+    retrain_score_margin: float = 0.1  # nats per character; benchmarks/retrain.py (README, Retraining)
     retrain_loop_target: float = 0.1
     retrain_base_corpus: Path | None = None  # None: the corpus the serving checkpoint names
+    retrain_replay_samples: int = 2000  # the current model's samples when its base corpus is not here
+    retrain_cooldown_minutes: float = 60.0  # per server, from the start of its last run
+    retrain_keep_versions: int = 5  # model files kept per server (the serving one and its parent always)
+    addquote_max_per_server: int = 1000
+    addquote_cooldown_seconds: float = 5.0  # per member
+    addquote_max_chars: int = 500
     schedule_check_seconds: float = 30.0  # how often the scheduler looks for due schedules
     max_schedules_per_server: int = 10
     # Operations (bot/ops): structured logs, the health and metrics endpoint, the shutdown bound.

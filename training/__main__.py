@@ -23,7 +23,7 @@ from pathlib import Path
 from model.checkpoint import CheckpointError
 from model.device import DeviceError
 from training.corpus import FORMATS, CorpusError
-from training.options import add_corpus_options, add_train_options
+from training.options import add_corpus_options, add_replay_cache_options, add_train_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,13 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     finetune = sub.add_parser("finetune", help="continue a checkpoint on new quotes")
     finetune.add_argument("--from", dest="parent", required=True, help="checkpoint to start from")
     add_corpus_options(finetune)
-    replay = finetune.add_argument_group("replay of the original corpus")
+    replay = finetune.add_argument_group("replay of the base text (training/base_text.py)")
     replay.add_argument("--replay-corpus", default=None, help="default: the corpus named in the checkpoint")
     replay.add_argument("--replay-format", choices=FORMATS, default=None)
+    add_replay_cache_options(replay)
+    replay.add_argument(
+        "--base-margin", type=float, default=0.015,
+        help="keep only checkpoints within this many nats/char of the parent on base text (0: off)",
+    )  # fmt: skip
     replay.add_argument(
         "--replay-share", type=float, default=0.3, help="share of training quotes from replay"
     )
     add_train_options(finetune, lr=5e-4)
+    # A few dozen quotes, a few hundred steps at most on a busy CPU: warm up briefly, validate often (the
+    # drift guard and early stopping pick among these checkpoints).
+    finetune.set_defaults(warmup_steps=10, eval_every=5, patience=10)
     return parser
 
 

@@ -6,7 +6,8 @@
 Formats (``format=None`` guesses from the file): ``lines`` (one quote a line), ``blocks`` (quotes
 separated by blank lines), ``play`` (``NAME:`` line, then the speech), ``csv`` and ``jsonl`` (text from
 one column, rows filtered by ``where``), ``sqlite`` (the bot's store). Every quote is normalised
-(NFC, typographic quotes and dashes to plain ones, whitespace runs to one space), and empty and
+(NFC, Discord mentions and custom emoji in a readable form and URLs dropped, typographic quotes and
+dashes to plain ones, whitespace runs to one space), and empty and
 duplicate quotes are dropped. The split hashes each quote, so a quote stays on its side however the
 corpus grows or is reordered.
 """
@@ -35,6 +36,7 @@ from training.readers import (
     read_sqlite,
     read_text,
 )
+from training.server_text import clean_markup
 
 __all__ = [
     "FORMATS",
@@ -77,12 +79,13 @@ class CorpusStats:
 
 
 def normalise(text: str, vocab: Vocab | None = None) -> str:
-    """NFC, plain stand-ins for typographic characters, one space for every whitespace run.
+    """NFC, Discord markup made readable and URLs dropped (``training.server_text``), plain stand-ins for
+    typographic characters, one space for every whitespace run.
 
     With ``vocab``, a typographic character the vocabulary already knows is kept (a fine-tune on a
     model that has seen curly quotes keeps them); without it every one is replaced.
     """
-    text = unicodedata.normalize("NFC", text)
+    text = clean_markup(unicodedata.normalize("NFC", text))
     out = []
     for char in text:
         if char in REPLACEMENTS and (vocab is None or char not in vocab):

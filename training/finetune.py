@@ -3,13 +3,15 @@
     python -m training finetune --from data/models/default.pt --corpus guild.jsonl --out runs/guild.pt
 
 The new quotes are split by hash like any corpus; the model trains on the new training quotes mixed
-with a share (``--replay-share``, default 0.3) of training quotes from the corpus the parent was
-trained on (named in its checkpoint, or ``--replay-corpus``), so it takes on the new voice without
-forgetting how to write. The learning rate starts lower (5e-4) than for training from scratch.
-Characters the parent has never seen grow its vocabulary: new ids are appended, every old id keeps
-its embedding and output row, so right after growing the model gives old text exactly the logits it
-gave before. Validation is on the held-out new quotes; the parent's score on the same quotes is
-recorded beside the new one, so a caller can refuse a fine-tune that made things worse.
+with a share (``--replay-share``, default 0.3) of the parent's base text (``training.base_text``: the
+corpus it was trained on when that is here, or ``--replay-corpus``; else its own cached samples), so it
+takes on the new voice without forgetting how to write. The learning rate starts lower (5e-4) than
+for training from scratch. Characters the parent has never seen grow its vocabulary when two quotes
+or more use them (the two-quote rule, ``training.server_text``; rarer ones are replaced or dropped):
+new ids are appended, every old id keeps its embedding and output row, so right after growing the
+model gives old text exactly the logits it gave before. Validation is on the held-out new quotes;
+the parent's score on the same quotes is recorded beside the new one, so a caller can refuse a
+fine-tune that made things worse.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -26,19 +28,16 @@ from model.checkpoint import load_checkpoint
 from model.device import resolve_device
 from model.network import CharLSTM
 from model.vocab import Vocab
+from training.base_text import BaseText, base_text
 from training.batching import encode_quotes
-from training.cli_support import (
-    corpus_metadata,
-    read_corpus,
-    repo_relative,
-    resolve_recorded,
-    say,
-    settings_from,
-)
-from training.corpus import CorpusError, hash_unit, load_quotes, split_quotes
+from training.cli_support import corpus_metadata, read_corpus, say, settings_from
+from training.corpus import dedupe, hash_unit, split_quotes
 from training.distributed import setup, teardown
 from training.scoring import score_quotes
+from training.server_text import plan_new_characters
 from training.trainer import train_model
+
+DRIFT_MONITOR = 150  # base quotes scored at each validation that beats the best (a fraction of a second)
 
 
 def grow_for(model: CharLSTM, vocab: Vocab, texts: Sequence[str]) -> Vocab:
@@ -62,42 +61,32 @@ def split_new(quotes: Sequence[str], val_fraction: float) -> tuple[list[str], li
     return train, val
 
 
-def replay_source(args: argparse.Namespace, parent_meta: dict) -> tuple[str | None, str | None, str | None]:
-    """(path, format, speaker) of the corpus to replay: the option, else what the checkpoint records."""
-    if args.replay_corpus:
-        return args.replay_corpus, args.replay_format, None
-    # A fine-tuned parent records the base corpus it replayed; a base model records its own corpus.
-    corpus = parent_meta.get("replay_corpus", parent_meta.get("corpus"))
-    if corpus is None:
-        return None, None, None
-    fmt = parent_meta.get("replay_format", parent_meta.get("corpus_format"))
-    speaker = parent_meta.get("replay_speaker", parent_meta.get("corpus_speaker"))
-    return str(resolve_recorded(corpus)), args.replay_format or fmt, speaker
+def replay_quotes(base: BaseText, wanted: int, seed: int) -> list[str]:
+    """Up to ``wanted`` quotes of the base text's training side (its validation side stays unseen)."""
+    return random.Random(seed).sample(base.train, min(wanted, len(base.train)))
 
 
-def replay_quotes(
-    args: argparse.Namespace, parent_meta: dict, vocab: Vocab, wanted: int, seed: int
-) -> tuple[list[str], dict]:
-    """Up to ``wanted`` training-side quotes of the replay corpus, and metadata naming it."""
-    path, fmt, speaker = replay_source(args, parent_meta)
-    if path is None or wanted == 0:
-        return [], {}
-    if not Path(path).is_file():
-        if args.replay_corpus:
-            raise CorpusError(path, "no such file (the --replay-corpus)")
-        say(args, f"replay corpus {path} is not on this machine; fine-tuning on the new quotes alone")
-        return [], {}
-    base = load_quotes(path, fmt, speaker=speaker, vocab=vocab)
-    base_train, _ = split_quotes(
-        base, parent_meta.get("val_fraction", 0.1)
-    )  # its validation side stays unseen
-    chosen = random.Random(seed).sample(base_train, min(wanted, len(base_train)))
-    meta = {"replay_corpus": repo_relative(path), "replay_quotes": len(chosen)}
-    if fmt:
-        meta["replay_format"] = fmt
-    if speaker:
-        meta["replay_speaker"] = speaker
-    return chosen, meta
+def drift_guard(
+    model: CharLSTM, vocab: Vocab, base: BaseText, replayed: Sequence[str], margin: float
+) -> Callable[[], tuple[bool, dict]]:
+    """A trainer guard: keep a checkpoint only while its nats on unreplayed base quotes stay within
+    ``margin`` of the parent's (measured once, now), so the best model kept is one the judge can promote.
+
+    The monitor is ``DRIFT_MONITOR`` training-side base quotes that are not replayed: never the judge's
+    held-out side, and not learnt by heart either.
+    """
+    seen = set(replayed)
+    monitor = [q for q in sorted(base.train, key=hash_unit) if q not in seen][:DRIFT_MONITOR]
+    ids = encode_quotes([q for q in monitor if not vocab.missing(q)], vocab)
+    if not ids:
+        return lambda: (True, {})
+    before = score_quotes(model, ids).nats
+
+    def guard() -> tuple[bool, dict]:
+        now = score_quotes(model, ids).nats
+        return now <= before + margin, {"base_drift": now - before}
+
+    return guard
 
 
 def finetune_from_args(args: argparse.Namespace) -> None:
@@ -110,11 +99,22 @@ def finetune_from_args(args: argparse.Namespace) -> None:
     try:
         parent = load_checkpoint(args.parent, device=device)
         quotes, stats = read_corpus(args, parent.vocab)
+        plan = plan_new_characters(quotes, parent.vocab)
+        quotes = dedupe(plan.apply(quotes))
+        say(args, plan.summary())
         train_new, val_new = split_new(quotes, args.val_fraction)
         if not val_new:
             raise ValueError(f"{args.corpus}: fine-tuning needs at least 2 quotes, found {len(quotes)}")
         wanted = round(len(train_new) * args.replay_share / (1.0 - args.replay_share))
-        replay, replay_meta = replay_quotes(args, parent.metadata, parent.vocab, wanted, args.seed)
+        replay, replay_meta, base = [], {}, None
+        if wanted:
+            base = base_text(
+                parent, args.parent, corpus=args.replay_corpus, corpus_format=args.replay_format,
+                cache=args.replay_cache, samples=args.replay_samples, say=lambda m: say(args, m),
+            )  # fmt: skip
+            replay = replay_quotes(base, wanted, args.seed)
+            replay_meta = {**base.metadata(), "replay_quotes": len(replay)}
+            say(args, f"replaying {len(replay)} quotes of {base.describe()}")
         say(
             args,
             f"{stats.summary()}; {len(train_new)} train + {len(replay)} replay, {len(val_new)} validation",
@@ -131,17 +131,28 @@ def finetune_from_args(args: argparse.Namespace) -> None:
         meta = {
             **corpus_metadata(args, quotes, stats),
             **replay_meta,
+            "new_chars": "".join(plan.joining),
             "parent": str(args.parent),
             "parent_val_nats": parent_score.nats,
             "trained_by": "python -m training finetune",
             "torch": str(torch.__version__),
         }
         train_quotes = [*train_new, *replay]
+        guard = (
+            drift_guard(model, vocab, base, replay, args.base_margin) if base and args.base_margin else None
+        )
+        if guard is not None:
+            meta["base_margin"] = args.base_margin
         started = time.time()
         result = train_model(
             model, vocab, encode_quotes(train_quotes, vocab), val_ids, settings, args.out, metadata=meta,
-            world=world,
+            world=world, guard=guard,
         )  # fmt: skip
+        if world.is_main and not Path(args.out).is_file():
+            raise ValueError(
+                f"every checkpoint drifted more than {args.base_margin:g} nats/char from the parent on the "
+                "base text, so none was kept (a lower --lr or a larger --replay-share may help)"
+            )
         say(
             args,
             f"done in {time.time() - started:.0f} s: validation {result.best_nats:.4f} nats/char "

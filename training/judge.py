@@ -5,16 +5,18 @@
     python -m training.judge ... --margin 0.02 --loop-target 0.1      # also print the verdict
 
 Both models are scored on the same held-out text, in nats per character (each quote from its
-begin-of-quote, dropout off): a slice of the base corpus's validation side (``--base-corpus``, else the
-corpus the current checkpoint names, as fine-tuning replays it; never trained on, since replay draws
-from the training side only) and the server's held-out quotes (the same hash split fine-tuning used).
-Only quotes whose every character both models know are scored. Then both run the loop test
-(``training/loops.py``) on the same seeds with the same random streams and the bot's sampling chain.
+begin-of-quote, dropout off): a slice of the base text's validation side (``training.base_text``: the
+``--base-corpus``, else the corpus the current checkpoint names when it is here, else the current
+model's own cached samples; never trained on, since replay draws from the training side only) and the
+server's held-out quotes (the same two-quote rule and hash split fine-tuning used). The server's quotes
+are scored whole for both models: a character the current model never saw costs it the stated price
+of ``training.fair_score`` (``ln |V|`` of the candidate), so unseen characters never make the judge
+fail. Then both run the loop test (``training/loops.py``) on the same seeds with the same random
+streams and the bot's sampling chain.
 
-``decide`` turns the figures into a verdict: promote only if the candidate is not worse on the base
-text than the current model plus ``margin``, and loops on no more seeds than ``loop_target`` (or, when
-the current model is already above the target, no more than it does). Without base text to score on,
-the verdict is no: a model that might have forgotten how to write is not promoted by default.
+``decide`` (``training.verdict``) turns the figures into a verdict: promote only if the candidate is not
+worse on the base text than the current model plus ``margin``, and loops on no more seeds than
+``loop_target`` (or, when the current model is already above the target, no more than it does).
 """
 
 from __future__ import annotations
@@ -24,18 +26,20 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
 from model.checkpoint import CheckpointError, LoadedModel, load_checkpoint
 from model.generate import Generator
+from training.base_text import BaseText, base_text
 from training.batching import encode_quotes
-from training.corpus import CorpusError, hash_unit, load_quotes, split_quotes
-from training.finetune import replay_source, split_new
+from training.corpus import CorpusError, dedupe, hash_unit, load_quotes
+from training.fair_score import score_with_unknowns, uniform_cost
+from training.finetune import split_new
 from training.loops import loop_rate, make_seeds
-from training.options import add_corpus_options
+from training.options import add_corpus_options, add_replay_cache_options
 from training.scoring import score_quotes
+from training.server_text import plan_new_characters
 from training.verdict import decide
 
 BASE_QUOTES = 200  # base validation quotes scored (enough for a stable mean, quick on a CPU)
@@ -54,17 +58,19 @@ def nats(loaded: LoadedModel, quotes: Sequence[str]) -> float | None:
     return score_quotes(loaded.model, encode_quotes(list(quotes), loaded.vocab)).nats
 
 
-def base_slice(
-    current: LoadedModel, base_corpus: str | None, base_format: str | None, limit: int = BASE_QUOTES
-) -> tuple[str | None, list[str]]:
-    """(path, quotes): up to ``limit`` validation quotes of the base corpus, chosen by hash (stable)."""
-    options = argparse.Namespace(replay_corpus=base_corpus, replay_format=base_format)
-    path, fmt, speaker = replay_source(options, current.metadata)
-    if path is None or not Path(path).is_file():
-        return None, []
-    quotes = load_quotes(path, fmt, speaker=speaker, vocab=current.vocab)
-    _, val = split_quotes(quotes, current.metadata.get("val_fraction", 0.1))
-    return path, sorted(val, key=hash_unit)[:limit]
+def fair_nats(loaded: LoadedModel, quotes: Sequence[str], unknown_cost: float) -> float | None:
+    """Mean nats per character with the stated cost for unknown characters (``training.fair_score``)."""
+    return score_with_unknowns(loaded, quotes, unknown_cost).nats if quotes else None
+
+
+def base_slice(base: BaseText, limit: int = BASE_QUOTES) -> list[str]:
+    """Up to ``limit`` held-out quotes of the base text, chosen by hash (stable)."""
+    return sorted(base.val, key=hash_unit)[:limit]
+
+
+def server_quotes(quotes: Sequence[str], current: LoadedModel) -> list[str]:
+    """The server's quotes as fine-tuning trained on them: the two-quote rule against the current model."""
+    return dedupe(plan_new_characters(quotes, current.vocab).apply(quotes))
 
 
 def judge(
@@ -75,19 +81,26 @@ def judge(
     max_chars: int = 400,
     seeds: int = LOOP_SEEDS,
 ) -> dict:
-    """The figures of one comparison (see the module docstring); plain JSON values."""
+    """The figures of one comparison (see the module docstring); plain JSON values.
+
+    The base text is the current model's (its corpus or samples), so both models know its characters;
+    the server's quotes are scored whole for both, unknown characters at the stated cost.
+    """
     both = (candidate, current)
     base = known_by_all(base_quotes, both)
-    guild = known_by_all(guild_quotes, both)
+    cost = uniform_cost(len(candidate.vocab))
+    unknown = sum(1 for q in guild_quotes for c in q if c not in current.vocab)
     figures: dict = {
         "base_quotes": len(base),
         "base_current_nats": nats(current, base),
         "base_candidate_nats": nats(candidate, base),
-        "guild_quotes": len(guild),
-        "guild_current_nats": nats(current, guild),
-        "guild_candidate_nats": nats(candidate, guild),
+        "guild_quotes": len(guild_quotes),
+        "guild_current_nats": fair_nats(current, guild_quotes, cost),
+        "guild_candidate_nats": fair_nats(candidate, guild_quotes, cost),
+        "guild_unknown_chars": unknown,
+        "unknown_char_cost": cost,
     }
-    texts = list(guild) + list(base)
+    texts = list(guild_quotes) + list(base)
     loop_seeds = [s for s in make_seeds(texts, seeds, current.vocab) if not candidate.vocab.missing(s)]
     for name, loaded in (("current", current), ("candidate", candidate)):
         rate, _ = loop_rate(Generator(loaded.model, loaded.vocab), loop_seeds, max_chars, rng_seed=0)
@@ -101,6 +114,7 @@ def trained_on(candidate: LoadedModel) -> dict:
     meta = candidate.metadata
     names = {"corpus_quotes": "quotes", "replay_quotes": "replayed", "steps": "steps", "val_nats": "val_nats"}
     names.update({"training_seconds": "seconds", "parent_val_nats": "parent_val_nats"})
+    names.update({"replay_source": "replay_source", "new_chars": "new_chars"})
     return {f"trained_{short}": meta[key] for key, short in names.items() if key in meta}
 
 
@@ -111,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpus_options(parser)
     parser.add_argument("--base-corpus", default=None, help="default: the corpus the current model names")
     parser.add_argument("--base-format", default=None, help="format of --base-corpus (default: guessed)")
+    add_replay_cache_options(parser)
     parser.add_argument("--max-chars", type=int, default=400, help="length cap of the loop test")
     parser.add_argument("--seeds", type=int, default=LOOP_SEEDS, help="seeds of the loop test")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
@@ -131,11 +146,15 @@ def main(argv: list[str] | None = None) -> int:
             args.corpus, args.format, speaker=args.speaker, column=args.column, where=args.where,
             blocks=args.blocks, guild_id=args.guild_id, min_votes=args.min_votes, vocab=current.vocab,
         )  # fmt: skip
-        _, guild_val = split_new(guild, args.val_fraction)  # the side fine-tuning held out
-        base_path, base = base_slice(current, args.base_corpus, args.base_format)
+        _, guild_val = split_new(server_quotes(guild, current), args.val_fraction)  # fine-tuning's held out
+        base = base_text(
+            current, args.current, corpus=args.base_corpus, corpus_format=args.base_format,
+            cache=args.replay_cache, samples=args.replay_samples,
+        )  # fmt: skip
         figures = {
-            "base_corpus": base_path,
-            **judge(candidate, current, guild_val, base, args.max_chars, args.seeds),
+            "base_source": base.kind,
+            "base_text": base.describe(),
+            **judge(candidate, current, guild_val, base_slice(base), args.max_chars, args.seeds),
             **trained_on(candidate),
         }
     except (CorpusError, CheckpointError, ValueError, OSError) as exc:

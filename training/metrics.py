@@ -1,4 +1,5 @@
-"""Training metrics: a JSON Lines log and a loss-curve PNG beside the checkpoint.
+"""Training metrics: a JSON Lines log and a loss-curve PNG beside the checkpoint (and the names of every
+file kept beside one).
 
     log = MetricsLog(metrics_path_for("runs/pat.pt"))   # runs/pat.metrics.jsonl
     log.write({"step": 10, "train_nats": 2.3})
@@ -24,6 +25,17 @@ def plot_path_for(checkpoint: str | Path) -> Path:
     """``runs/pat.pt`` -> ``runs/pat.loss.png``."""
     checkpoint = Path(checkpoint)
     return checkpoint.with_name(checkpoint.stem + ".loss.png")
+
+
+def replay_cache_path_for(checkpoint: str | Path) -> Path:
+    """``models/v3.pt`` -> ``models/v3.replay.jsonl``: the model's own samples (``training.base_text``)."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.with_name(checkpoint.stem + ".replay.jsonl")
+
+
+def sidecar_paths_for(checkpoint: str | Path) -> list[Path]:
+    """Every file that lives beside a checkpoint and goes when it goes."""
+    return [metrics_path_for(checkpoint), plot_path_for(checkpoint), replay_cache_path_for(checkpoint)]
 
 
 class MetricsLog:

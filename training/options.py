@@ -10,6 +10,8 @@ import argparse
 
 from training.corpus import FORMATS
 
+REPLAY_SAMPLES = 2000  # a few thousand: about 200 held out for the judge, the rest to replay
+
 
 def add_corpus_options(parser: argparse.ArgumentParser, required: bool = True) -> None:
     group = parser.add_argument_group("corpus")
@@ -52,3 +54,11 @@ def add_train_options(parser: argparse.ArgumentParser, lr: float) -> None:
     group.add_argument("--progress", choices=("bar", "jsonl", "none"), default="bar")
     group.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     group.add_argument("--keep-rank-weights", action="store_true", help=argparse.SUPPRESS)
+
+
+def add_replay_cache_options(group: argparse._ActionsContainer) -> None:
+    """Where the parent's samples are cached and how many, when its base corpus is not here."""
+    group.add_argument("--replay-cache", default=None, help="default: NAME.replay.jsonl beside the model")
+    group.add_argument(
+        "--replay-samples", type=int, default=REPLAY_SAMPLES, help="drawn when the base corpus is not here"
+    )

@@ -16,10 +16,14 @@ from urllib.parse import urlsplit, urlunsplit
 from training.readers import CorpusError
 
 URL_SCHEMES = ("postgresql://", "postgres://")
+# As the bot counts them: a requester's own vote is not one, and quotes an admin excluded are left out.
 _FAVOURED = """SELECT q.id, q.text FROM quotes q JOIN votes v ON v.quote_id = q.id
-               WHERE $1::bigint IS NULL OR q.guild_id = $1
+                 AND (q.requester_id IS NULL OR v.user_id <> q.requester_id)
+               WHERE ($1::bigint IS NULL OR q.guild_id = $1)
+                 AND q.id NOT IN (SELECT item_id FROM retrain_exclusions WHERE kind = 'favoured')
                GROUP BY q.id HAVING COUNT(*) >= $2 ORDER BY q.id"""
-_SOURCE = "SELECT id, text FROM source_quotes WHERE $1::bigint IS NULL OR guild_id = $1 ORDER BY id"
+_SOURCE = """SELECT id, text FROM source_quotes WHERE ($1::bigint IS NULL OR guild_id = $1)
+               AND id NOT IN (SELECT item_id FROM retrain_exclusions WHERE kind = 'source') ORDER BY id"""
 
 
 def is_database_url(target: object) -> bool:

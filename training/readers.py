@@ -172,7 +172,8 @@ def read_jsonl(path: Path, column: str = "text", where: dict[str, str] | None = 
 
 def read_sqlite(path: Path, guild_id: int | None = None, min_votes: int = 1) -> Iterator[Record]:
     """The bot's store: favoured quotes (stored quotes with ``min_votes`` votes or more), then admin-added
-    source quotes; with ``guild_id``, only that guild's. The record number is the row's id.
+    source quotes, less those an admin excluded; with ``guild_id``, only that guild's. The record number
+    is the row's id.
     """
     with path.open("rb") as handle:
         if handle.read(16) != SQLITE_MAGIC:
@@ -182,19 +183,28 @@ def read_sqlite(path: Path, guild_id: int | None = None, min_votes: int = 1) -> 
     except sqlite3.Error as exc:
         raise CorpusError(path, f"cannot open the database ({exc})") from exc
     args = {"guild": guild_id, "min_votes": max(1, min_votes)}
+    not_excluded = " AND {} NOT IN (SELECT item_id FROM retrain_exclusions WHERE kind = '{}')"
     try:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         missing = {"quotes", "votes", "source_quotes"} - tables
         if missing:
             raise CorpusError(path, f"not a quotebot store: no table {', '.join(sorted(missing))}")
+        # Quotes an admin left out (!retrain exclude) are not read, where the store has that table.
+        excluding = "retrain_exclusions" in tables
         favoured = db.execute(
+            # A requester's own vote is not one (as the bot counts them).
             "SELECT q.id, q.text FROM quotes q JOIN votes v ON v.quote_id = q.id"
-            " WHERE :guild IS NULL OR q.guild_id = :guild"
-            " GROUP BY q.id HAVING COUNT(*) >= :min_votes ORDER BY q.id",
+            " AND (q.requester_id IS NULL OR v.user_id <> q.requester_id)"
+            " WHERE (:guild IS NULL OR q.guild_id = :guild)"
+            + (not_excluded.format("q.id", "favoured") if excluding else "")
+            + " GROUP BY q.id HAVING COUNT(*) >= :min_votes ORDER BY q.id",
             args,
         ).fetchall()
         sources = db.execute(
-            "SELECT id, text FROM source_quotes WHERE :guild IS NULL OR guild_id = :guild ORDER BY id", args
+            "SELECT id, text FROM source_quotes WHERE (:guild IS NULL OR guild_id = :guild)"
+            + (not_excluded.format("id", "source") if excluding else "")
+            + " ORDER BY id",
+            args,
         ).fetchall()
     except sqlite3.Error as exc:
         raise CorpusError(path, f"cannot read the store ({exc})") from exc

@@ -126,8 +126,13 @@ def train_model(
     world: World | None = None,
     resume: str | Path | None = None,
     on_validation: Callable[[dict], None] | None = None,
+    guard: Callable[[], tuple[bool, dict]] | None = None,
 ) -> TrainResult:
-    """Train ``model`` (already on its device) and keep its best version at ``out``; see the module doc."""
+    """Train ``model`` (already on its device) and keep its best version at ``out``; see the module doc.
+
+    ``guard`` (fine-tuning): called when a validation beats the best; (whether this model may be kept,
+    figures for the log). One it may not keep (it drifted too far from its parent) counts as no gain.
+    """
     world = world or World()
     out = Path(out)
     device = model.head.weight.device
@@ -169,7 +174,12 @@ def train_model(
             "lr": lr,
         }
         history.append(record)
-        if score.nats < best - 1e-4:
+        allowed = True
+        if guard is not None and score.nats < best - 1e-4:
+            allowed, figures = guard()
+            record.update(figures)
+            record["guarded"] = not allowed
+        if score.nats < best - 1e-4 and allowed:
             best, since_best = score.nats, 0
             if world.is_main:
                 meta = {

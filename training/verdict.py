@@ -24,7 +24,7 @@ def decide(figures: dict, margin: float, loop_target: float) -> Verdict:
     current, candidate = figures.get("base_current_nats"), figures.get("base_candidate_nats")
     if current is None or candidate is None:
         ok = False
-        reasons.append("no base text to check against (set RETRAIN_BASE_CORPUS, or --base-corpus)")
+        reasons.append("no base text was scored, so forgetting could not be checked")
     else:
         worse = not candidate <= current + margin  # also false for NaN: a broken score never passes
         ok &= not worse

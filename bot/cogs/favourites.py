@@ -23,6 +23,7 @@ from bot.cogs.quote_view import quote_view
 from bot.quotes.favourites import (
     TOP_DEFAULT,
     TOP_MAX,
+    AddQuoteLimits,
     Favourites,
     FavouritesError,
     VoteChange,
@@ -38,9 +39,9 @@ _log = logging.getLogger(__name__)
 class FavouriteQuotes(commands.Cog, name="Favourites"):
     """Vote for quotes with a reaction (⭐ unless the server chose another emoji), and see the favourites."""
 
-    def __init__(self, bot: commands.Bot, store: Store):
+    def __init__(self, bot: commands.Bot, store: Store, limits: AddQuoteLimits | None = None):
         self.bot = bot
-        self.favourites = Favourites(store)
+        self.favourites = Favourites(store, limits)
         # Discord's client keeps /top's n within 1..TOP_MAX (no public way to range an int per command).
         params = self.top.app_command._params
         params["n"] = dataclasses.replace(params["n"], min_value=1, max_value=TOP_MAX)
@@ -134,7 +135,8 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
         """Add a quote of the character for this server's next retrain.
 
         For members with Manage Server, or with the server's quote-adder role (chosen by an admin
-        with !setrole adder @Role).
+        with !setrole adder @Role). A server may add a limited number, each member waits a few seconds
+        between two, and a quote has a length limit; links and ids are left out of training.
         """
         assert ctx.guild is not None and isinstance(ctx.author, discord.Member)
         role_ids = [r.id for r in ctx.author.roles]
@@ -195,4 +197,5 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
 async def setup(bot: QuoteBotMixin) -> None:
     """The extension entry point: ``await bot.load_extension("bot.cogs.favourites")``."""
     assert bot.store is not None, "the store opens in setup_hook, before the cogs load"
-    await bot.add_cog(FavouriteQuotes(bot, bot.store))  # type: ignore[arg-type]
+    limits = AddQuoteLimits.from_settings(bot.settings)
+    await bot.add_cog(FavouriteQuotes(bot, bot.store, limits))  # type: ignore[arg-type]

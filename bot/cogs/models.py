@@ -26,10 +26,12 @@ from bot.cogs import reply
 from bot.cogs.checks import manager
 from bot.errors import QuotebotError
 from bot.quotes.options import fit_message
+from bot.retrain.preview import parse_quote_ref
 from bot.retrain.progress import RunUpdate
 from bot.retrain.retrainer import Retrainer
-from bot.retrain.texts import interrupted_text, model_text
+from bot.retrain.texts import interrupted_text, model_text, queued_text
 from bot.serving.guild_models import GuildModels
+from bot.storage.exclusions import TrainingExclusions
 from bot.storage.model_versions import ModelVersions, RetrainRefusedError, RetrainRun
 from training.metrics import plot_path_for
 
@@ -85,8 +87,10 @@ class Models(commands.Cog):
         """Teach this server's model from its favoured and added quotes (Manage Server).
 
         The new model serves this server only, and only if it is not worse than the current one on
-        held-out text and does not loop more; otherwise nothing changes. One message shows the progress.
-        `retrain status` shows how it goes, `retrain cancel` stops it, `rollback` undoes a retrain.
+        held-out text and does not loop more; otherwise nothing changes. One message shows the progress
+        (or the place in the queue, when other servers' retrains are running). `retrain status` shows how
+        it goes, `retrain cancel` stops it, `retrain preview` shows what it would learn from,
+        `retrain exclude ID` leaves a quote out, `rollback` undoes a retrain.
         """
         assert ctx.guild is not None
         guild_id = ctx.guild.id
@@ -95,12 +99,16 @@ class Models(commands.Cog):
         async def show(update: RunUpdate) -> None:
             await status.edit(content=fit_message(update.text))
 
+        owner = ctx.author.id in self.bot.settings.owner_ids
         try:
-            handle = await self.retrainer.start(guild_id, ctx.author.id, ctx.channel.id, on_update=show)
+            started = await self.retrainer.request(
+                guild_id, ctx.author.id, ctx.channel.id, show, status_message_id=status.id, owner=owner
+            )
         except QuotebotError as exc:
             await status.edit(content=fit_message(f"No retrain: {exc}"))
             return
-        await self.versions.set_status_message(handle.run.id, ctx.channel.id, status.id)
+        if isinstance(started, int):  # every slot is taken: it waits its turn
+            await status.edit(content=queued_text(started, len(self.retrainer.queue)))
 
     async def _status_message(self, ctx: commands.Context) -> discord.Message:
         """The message a run's progress edits. For ``/retrain start`` an ordinary channel message: an
@@ -117,7 +125,10 @@ class Models(commands.Cog):
         """How this server's retrain is going, or how the last one ended."""
         assert ctx.guild is not None
         handle = self.retrainer.active(ctx.guild.id)
-        if handle is not None:
+        position = self.retrainer.position(ctx.guild.id)
+        if position is not None:
+            text = queued_text(position, len(self.retrainer.queue))
+        elif handle is not None:
             text = handle.latest.text if handle.latest else f"Retrain #{handle.run.id} is starting."
         else:
             run = await self.versions.latest_run(ctx.guild.id)
@@ -133,11 +144,44 @@ class Models(commands.Cog):
         """Stop this server's retrain; the current model keeps serving (Manage Server)."""
         assert ctx.guild is not None
         guild_id = ctx.guild.id
+        if self.retrainer.withdraw(guild_id):
+            await reply(ctx, "This server's retrain left the queue before it started; nothing changes.")
+            return
         handle = await self.retrainer.cancel(guild_id, by=ctx.author.id)
         assert handle.task is not None
         await ctx.defer()  # the run may take seconds to stop; only after the refusals above, kept private
         final = await asyncio.wait_for(asyncio.shield(handle.task), 30)
         await reply(ctx, fit_message(final.text))
+
+    @retrain.command(name="preview", description="What the next retrain would learn from")
+    @manager()
+    async def retrain_preview(self, ctx: commands.Context) -> None:
+        """What the next retrain would learn from: the counts, the new characters, a sample with ids."""
+        assert ctx.guild is not None
+        vocab = self.guild_models.host.vocab(await self.guild_models.model_id(ctx.guild.id))
+        await reply(ctx, fit_message(await self.retrainer.preview(ctx.guild.id, vocab)))
+
+    @retrain.command(name="exclude", description="Leave one quote out of this server's retrains")
+    @manager()
+    @app_commands.describe(quote_id="The quote's id from retrain preview, e.g. a12 or f7")
+    async def retrain_exclude(self, ctx: commands.Context, quote_id: str) -> None:
+        """Leave one quote out of this server's retrains: its id from `retrain preview` (a12, f7)."""
+        assert ctx.guild is not None
+        kind, item_id = parse_quote_ref(quote_id)
+        changed = await TrainingExclusions(self.bot.store).exclude(ctx.guild.id, kind, item_id)
+        ref = quote_id.strip().lstrip("#").lower()
+        await reply(ctx, f"`{ref}` is left out of retrains." if changed else f"`{ref}` was already left out.")
+
+    @retrain.command(name="include", description="Put an excluded quote back into retrains")
+    @manager()
+    @app_commands.describe(quote_id="The quote's id from retrain preview, e.g. a12 or f7")
+    async def retrain_include(self, ctx: commands.Context, quote_id: str) -> None:
+        """Put a quote left out with `retrain exclude` back into this server's retrains."""
+        assert ctx.guild is not None
+        kind, item_id = parse_quote_ref(quote_id)
+        changed = await TrainingExclusions(self.bot.store).include(ctx.guild.id, kind, item_id)
+        ref = quote_id.strip().lstrip("#").lower()
+        await reply(ctx, f"`{ref}` is back in retrains." if changed else f"`{ref}` was not left out.")
 
     @commands.hybrid_command(name="model", description="This server's model: version, origin, scores")
     @commands.guild_only()

@@ -16,11 +16,14 @@ Errors are typed ``QuotebotError``s.
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from bot.errors import QuotebotError
 from bot.quotes.safe_text import escape_markdown, strip_controls
 from bot.storage.store import DEFAULT_EMOJI, ForgetResult, Quote, Store
+from training.corpus import normalise
 
 SETROLE_HINT = "!setrole adder @Role"  # how admins choose the quote-adder role
 TOP_DEFAULT = 5
@@ -42,6 +45,21 @@ class OwnQuoteError(FavouritesError):
 
     def __init__(self) -> None:
         super().__init__("that quote was written for you: a star from you is not a vote.")
+
+
+@dataclass(frozen=True)
+class AddQuoteLimits:
+    """``!addquote``'s limits: quotes per server, seconds between two adds by one member, characters."""
+
+    max_per_server: int | None = None
+    cooldown_seconds: float = 0.0
+    max_chars: int = 1900
+
+    @classmethod
+    def from_settings(cls, settings) -> AddQuoteLimits:  # bot.settings.Settings
+        return cls(
+            settings.addquote_max_per_server, settings.addquote_cooldown_seconds, settings.addquote_max_chars
+        )
 
 
 class NotAQuoteError(FavouritesError):
@@ -120,8 +138,13 @@ def _plural(count: int, word: str) -> str:
 class Favourites:
     """The favourites rules over one store; the favourite emoji is cached per guild (only this sets it)."""
 
-    def __init__(self, store: Store):
+    def __init__(
+        self, store: Store, limits: AddQuoteLimits | None = None, clock: Callable[[], float] = time.monotonic
+    ):
         self.store = store
+        self.limits = limits or AddQuoteLimits()
+        self._clock = clock
+        self._last_add: dict[tuple[int, int], float] = {}  # (guild, member) -> when they last added one
         self._emoji: dict[int, str] = {}
 
     async def favourite_emoji(self, guild_id: int | None) -> str:
@@ -301,14 +324,34 @@ class Favourites:
         )
 
     async def add_source_quote(self, guild_id: int, user_id: int, text: str, *, allowed: bool) -> str:
-        """``!addquote``: store an admin-added quote for the guild's training; the reply to show."""
+        """``!addquote``: store an admin-added quote for the guild's training; the reply to show.
+
+        Refused when too long, when nothing is left once links and markup are taken out (training drops
+        them), within the member's cooldown, and past the server's cap (``AddQuoteLimits``).
+        """
         if not allowed:
             raise NotAllowedError(
                 "only members with Manage Server, or with this server's quote-adder role (admins choose it "
                 f"with {SETROLE_HINT}), can add quotes for training."
             )
-        source_id = await self.store.add_source_quote(guild_id, user_id, text)
-        return f"Added source quote #{source_id}; the next retrain learns from it."
+        limits = self.limits
+        text = text.strip()
+        if len(text) > limits.max_chars:
+            raise FavouritesError(
+                f"a quote may be at most {limits.max_chars} characters long; this one has {len(text)}."
+            )
+        if not normalise(text):
+            raise FavouritesError("nothing would be left to learn from: training drops links and ids.")
+        key = (guild_id, user_id)
+        waited = self._clock() - self._last_add.get(key, -float("inf"))
+        if waited < limits.cooldown_seconds:
+            left = limits.cooldown_seconds - waited
+            plural = "s" if round(left) != 1 else ""
+            raise FavouritesError(f"wait {left:.0f} more second{plural} before adding another quote.")
+        source_id = await self.store.add_source_quote(guild_id, user_id, text, limits.max_per_server)
+        self._last_add[key] = self._clock()
+        undo = f"`retrain exclude a{source_id}` leaves it out"
+        return f"Added quote a{source_id}; the next retrain learns from it ({undo})."
 
     async def forget(self, user_id: int) -> str:
         """``!forgetme``: delete what the store holds about the user; the reply with the counts."""

@@ -5,10 +5,16 @@
     handle = await retrainer.start(guild_id, requested_by=user_id, channel_id=channel_id, on_update=show)
     final = await handle.task                        # a RunUpdate: promoted, rejected, failed or cancelled
     await retrainer.cancel(guild_id)                 # stops the child; the run ends 'cancelled'
+    started = await retrainer.request(guild_id, ...)  # !retrain: a RunHandle, or its place in the queue
+
+``request`` adds the fair-use rules (``bot/retrain/fair_use.py``): a per-server cooldown, and a first-come
+queue when ``max_concurrent`` runs are going (one place per server; each waiting request's status
+message shows its position, and the next starts by itself when a run ends).
 
 A run reads the server's favoured quotes (``min_votes`` votes or more) and admin-added quotes and refuses
 when there are fewer than ``min_quotes``. ``python -m training finetune --db --guild --min-votes`` then
-trains from the server's current model (or the bundled one), replaying a share of the base corpus, as a
+trains from the server's current model (or the bundled one), replaying a share of its base text (the
+base corpus when it is on this machine, else the current model's own samples, cached beside it), as a
 low-priority one-thread child (``bot/retrain/child_process.py``) writing into its own folder under
 ``<models>/.runs/``; its JSON progress lines become ``RunUpdate``s, passed on at most every
 ``progress_every_s`` (and whenever the phase changes). A live run beats a heartbeat into the store every
@@ -16,8 +22,9 @@ low-priority one-thread child (``bot/retrain/child_process.py``) writing into it
 ``stale_after_s`` ago, and removes only those runs' folders (several processes may share the models folder).
 ``python -m training.judge`` scores the candidate
 against the current model and ``training.judge.decide`` applies the margin and the loop target.
-Promotion moves the file into ``<models>/guild-<id>/v<n>.pt`` (an atomic rename), records the version
-and points the server at it, then loads it in the model host. Whatever ends a run (a rejection, a crash,
+Promotion (``bot/retrain/promotion.py``) moves the file into ``<models>/guild-<id>/v<n>.pt`` (an atomic
+rename), records the version and points the server at it, loads it in the model host, and removes the
+files of versions beyond ``keep_versions``. Whatever ends a run (a rejection, a crash,
 the time limit, a cancel), its folder is removed, so no partial checkpoint is left, and the model that
 served before keeps serving.
 """
@@ -26,32 +33,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
-import sys
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.errors import QuotebotError, log_unexpected, new_error_id
+from bot.errors import QuotebotError, log_unexpected
 from bot.ops import metrics
-from bot.retrain.child_process import Child, ChildTimeout, describe_exit
+from bot.retrain.config import RetrainConfig
+from bot.retrain.fair_use import RetrainCooldownError, RetrainQueue, Waiting, cooldown_left, describe_wait
+from bot.retrain.preview import plan_for, preview_text
 from bot.retrain.progress import OnUpdate, RunHandle, RunUpdate
-from bot.retrain.texts import finished_text, progress_text, started_text
+from bot.retrain.promotion import promote, prune
+from bot.retrain.steps import RunEnded, run_child
+from bot.retrain.texts import finished_text, progress_text, queued_text, started_text
 from bot.serving.guild_models import GuildModels
-from bot.settings import Settings
 from bot.storage.db import is_url, split_password
+from bot.storage.exclusions import TrainingExclusions
 from bot.storage.model_versions import (
     ModelVersion,
     ModelVersions,
     RetrainRefusedError,
     RetrainRun,
-    version_path,
 )
 from bot.storage.store import Store
-from training.metrics import metrics_path_for, plot_path_for
+from model.vocab import Vocab
+from training.metrics import replay_cache_path_for
 from training.verdict import decide
 
+GUARD_SHARE = 0.75  # of the score margin: finetune's own drift guard, measured on other base quotes
 RUNS_DIR = ".runs"  # under the models folder: one working folder per run, removed when it ends
 _log = logging.getLogger(__name__)
 
@@ -62,56 +71,6 @@ class TooFewQuotesError(QuotebotError):
 
 class NoRunningRetrainError(QuotebotError):
     """There is no retrain running in this server (to cancel)."""
-
-
-class RunEnded(Exception):
-    """Ends a run early with a status and a line for people (inside ``Retrainer``)."""
-
-    def __init__(self, status: str, text: str):
-        self.status, self.text = status, text
-        super().__init__(text)
-
-
-@dataclass(frozen=True)
-class RetrainConfig:
-    """What a retrain needs to know; ``from_settings`` fills it from the bot's settings."""
-
-    models_dir: Path
-    db_path: Path | str  # the SQLite file, or the PostgreSQL URL (DATABASE_URL)
-    bundled_model: Path
-    min_votes: int = 1
-    min_quotes: int = 20
-    minutes: float = 10.0  # the training budget handed to finetune
-    time_limit_s: float = 1200.0  # the whole run, both children; killed past it
-    max_concurrent: int = 1
-    score_margin: float = 0.02
-    loop_target: float = 0.1
-    base_corpus: Path | None = None
-    max_quote_chars: int = 400  # the loop test's length cap: what the bot serves
-    progress_every_s: float = 5.0
-    heartbeat_s: float = 30.0  # how often a live run says so in the store (other processes read it)
-    stale_after_s: float = 180.0  # another process's run with no heartbeat for this long died with it
-    finetune_args: tuple[str, ...] = ()  # extra finetune options (tests: a small batch)
-    python: str = sys.executable
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **overrides) -> RetrainConfig:
-        values = {
-            "models_dir": settings.models_dir,
-            "db_path": settings.store_target,
-            "bundled_model": settings.model_path,
-            "min_votes": settings.retrain_min_votes,
-            "min_quotes": settings.retrain_min_quotes,
-            "minutes": settings.retrain_minutes,
-            "time_limit_s": settings.retrain_time_limit_minutes * 60.0,
-            "max_concurrent": settings.retrain_max_concurrent,
-            "score_margin": settings.retrain_score_margin,
-            "loop_target": settings.retrain_loop_target,
-            "base_corpus": settings.retrain_base_corpus,
-            "max_quote_chars": settings.max_quote_chars,
-            **overrides,
-        }
-        return cls(**values)
 
 
 class Retrainer:
@@ -133,6 +92,9 @@ class Retrainer:
                 self._child_env["PGPASSWORD"] = password
         else:
             self._db_arg = str(Path(config.db_path).resolve())
+        self.queue = RetrainQueue()
+        self._starting = 0  # requests between their slot check and their run's record
+        self._next_tasks: set[asyncio.Task[None]] = set()
 
     async def start_up(self) -> list[RetrainRun]:
         """Mark runs that died with a process as interrupted, and remove those runs' working folders.
@@ -178,12 +140,79 @@ class Retrainer:
             )
         return counts
 
+    async def request(
+        self,
+        guild_id: int,
+        requested_by: int | None,
+        channel_id: int | None,
+        on_update: OnUpdate | None = None,
+        *,
+        status_message_id: int | None = None,
+        owner: bool = False,
+    ) -> RunHandle | int:
+        """``!retrain``: start a run now, or queue it when every slot is taken (its queue position).
+
+        Refused (``QuotebotError``) while the server runs or waits, within its cooldown (bot owners never
+        wait), or with too few quotes.
+        """
+        position = self.queue.position(guild_id)
+        if position is not None:
+            raise RetrainRefusedError(f"this server's retrain is already waiting, at position {position}.")
+        if guild_id in self._runs:
+            run = self._runs[guild_id].run
+            raise RetrainRefusedError(f"a retrain is already running in this server (run #{run.id}).")
+        if not owner:
+            latest = await self.versions.latest_run(guild_id)
+            now = datetime.fromisoformat(self.store.now())
+            left = cooldown_left(latest, now, self.config.cooldown_minutes)
+            if left > 0:
+                raise RetrainCooldownError(
+                    f"this server retrained less than {self.config.cooldown_minutes:g} minutes ago; "
+                    f"the next retrain can start in {describe_wait(left)}."
+                )
+        await self.gather(guild_id)
+        if self._free_slots() > 0:
+            self._starting += 1  # held from here to the run's record, so two requests cannot take one slot
+            try:
+                return await self.start(
+                    guild_id, requested_by, channel_id, on_update, status_message_id=status_message_id
+                )
+            finally:
+                self._starting -= 1
+        waiting = Waiting(guild_id, requested_by, channel_id, status_message_id, on_update)
+        return self.queue.add(waiting)
+
+    def _free_slots(self) -> int:
+        return self.config.max_concurrent - len(self._runs) - self._starting
+
+    async def preview(self, guild_id: int, vocab: Vocab) -> str:
+        """``!retrain preview``: what the next run would learn from (``bot/retrain/preview.py``); ``vocab``
+        is the server's current model's."""
+        quotes = await self.store.favoured_and_source_quotes(guild_id, self.config.min_votes)
+        excluded = await TrainingExclusions(self.store).count(guild_id)
+        latest = await self.versions.latest_run(guild_id)
+        wait = cooldown_left(latest, datetime.fromisoformat(self.store.now()), self.config.cooldown_minutes)
+        return preview_text(quotes, excluded, self.config.min_quotes, plan_for(quotes, vocab), wait)
+
+    def position(self, guild_id: int) -> int | None:
+        """The server's place in the queue (1: next), or None when it is not waiting."""
+        return self.queue.position(guild_id)
+
+    def withdraw(self, guild_id: int) -> bool:
+        """Take the server's waiting request out of the queue; False when it was not waiting."""
+        removed = self.queue.remove(guild_id) is not None
+        if removed:
+            self._spawn(self._tell_positions())
+        return removed
+
     async def start(
         self,
         guild_id: int,
         requested_by: int | None,
         channel_id: int | None,
         on_update: OnUpdate | None = None,
+        *,
+        status_message_id: int | None = None,
     ) -> RunHandle:
         """Check, record and start a run; refusals are ``QuotebotError``s with a reason for people."""
         if guild_id in self._runs:
@@ -196,6 +225,8 @@ class Retrainer:
         for dead in stale:
             shutil.rmtree(self._work_dir(dead.id), ignore_errors=True)
         run = await self.versions.start_run(guild_id, requested_by, channel_id, self.config.max_concurrent)
+        if status_message_id is not None and channel_id is not None:
+            await self.versions.set_status_message(run.id, channel_id, status_message_id)
         handle = RunHandle(run, on_update, self.config.progress_every_s)
         self._runs[guild_id] = handle
         handle.task = asyncio.create_task(self._run(handle, counts), name=f"retrain-{run.id}")
@@ -214,7 +245,9 @@ class Retrainer:
     async def close(self) -> None:
         """Stop every run without writing to the store (it may be closed): they become 'interrupted' at the
         next start-up."""
+        self.queue.clear()  # nothing of theirs had started
         tasks = [handle.task for handle in self._runs.values() if handle.task is not None]
+        tasks += list(self._next_tasks)
         for task in tasks:
             task.cancel()  # each run kills its child on the way out
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -255,6 +288,45 @@ class Retrainer:
                 await handle.child.kill()  # a child never outlives its run
             shutil.rmtree(work, ignore_errors=True)
             self._runs.pop(run.guild_id, None)
+            if len(self.queue):
+                self._spawn(self._start_next())
+
+    # -- the queue -------------------------------------------------------------------------------------------
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine, name="retrain-queue")
+        self._next_tasks.add(task)
+        task.add_done_callback(self._next_tasks.discard)
+
+    async def _start_next(self) -> None:
+        """Start waiting requests, while slots are free; tell the rest their place."""
+        while self._free_slots() > 0 and (waiting := self.queue.pop()) is not None:
+            self._starting += 1
+            try:
+                await self.start(
+                    waiting.guild_id, waiting.requested_by, waiting.channel_id, waiting.on_update,
+                    status_message_id=waiting.status_message_id,
+                )  # fmt: skip
+            except QuotebotError as exc:  # e.g. quotes excluded while it waited
+                await self._tell(waiting, RunUpdate(0, "refused", f"No retrain: {exc}", final=True))
+            except Exception as exc:
+                log_unexpected(_log, exc, f"starting the queued retrain of server {waiting.guild_id}")
+            finally:
+                self._starting -= 1
+        await self._tell_positions()
+
+    async def _tell_positions(self) -> None:
+        for position, waiting in enumerate(self.queue.entries(), start=1):
+            await self._tell(waiting, RunUpdate(0, "queued", queued_text(position, len(self.queue))))
+
+    @staticmethod
+    async def _tell(waiting: Waiting, update: RunUpdate) -> None:
+        if waiting.on_update is None:
+            return
+        try:
+            await waiting.on_update(update)
+        except Exception:  # a failed message edit must not stop the queue
+            _log.warning("could not update the status of server %d's queued retrain", waiting.guild_id)
 
     async def _train_judge_promote(
         self, handle: RunHandle, work: Path, deadline: float, figures: dict
@@ -267,6 +339,11 @@ class Retrainer:
         corpus = ["--db", self._db_arg, "--guild", str(run.guild_id)]
         corpus += ["--min-votes", str(config.min_votes)]
         base = ["--replay-corpus", str(config.base_corpus)] if config.base_corpus else []
+        base += ["--replay-cache", str(self.replay_cache(parent_path, parent))]
+        base += ["--replay-samples", str(config.replay_samples)]
+        # Keep only checkpoints well inside the judge's margin, so the model kept is one it can promote.
+        guard = config.score_margin * GUARD_SHARE if 0 < config.score_margin < float("inf") else 0.0
+        base += ["--base-margin", f"{guard:g}"]
         finetune = [config.python, "-m", "training", "finetune", *corpus, "--from", str(parent_path)]
         finetune += ["--out", str(candidate), "--minutes", f"{config.minutes:g}", "--threads", "1"]
         finetune += ["--progress", "jsonl", "--seed", str(run.id), *base, *config.finetune_args]
@@ -275,6 +352,8 @@ class Retrainer:
             raise RunEnded("failed", "the training process ended without writing a model")
         await handle.report(RunUpdate(run.id, "scoring", progress_text(run, "scoring", {})))
         base = ["--base-corpus", str(config.base_corpus)] if config.base_corpus else []
+        base += ["--replay-cache", str(self.replay_cache(parent_path, parent))]
+        base += ["--replay-samples", str(config.replay_samples)]
         judge = [config.python, "-m", "training.judge", "--candidate", str(candidate), "--current"]
         judge += [str(parent_path), *corpus, "--max-chars", str(config.max_quote_chars), "--threads", "1"]
         judged = await self._child(handle, [*judge, *base, "--json"], deadline, "scoring", figures)
@@ -287,83 +366,20 @@ class Retrainer:
             raise RunEnded("cancelled", "cancelled")
         if not verdict.promote:
             raise RunEnded("rejected", "; ".join(verdict.reasons))
-        return await self._promote(run, parent, candidate, figures)
+        version = await promote(self.versions, self.guild_models, run, parent, candidate, figures)
+        await prune(self.versions, run.guild_id, config.keep_versions)
+        return version
+
+    def replay_cache(self, parent_path: Path, parent: ModelVersion | None) -> Path:
+        """Where the parent's samples are cached (used when its base corpus is not here): beside a
+        version's file; for the bundled model, in the models folder (the repository may be read-only)."""
+        if parent is not None:
+            return replay_cache_path_for(parent_path)
+        return self.config.models_dir / "bundled" / replay_cache_path_for(parent_path).name
 
     async def _child(
         self, handle: RunHandle, argv: list[str], deadline: float, phase: str, figures: dict
     ) -> dict | None:
-        """Run one child to its end; its last ``judged`` event (if any). ``RunEnded`` unless it succeeded."""
-        if handle.cancelled:
-            raise RunEnded("cancelled", "cancelled")
-        child = handle.child = await Child.start(argv, env=self._child_env)
-        judged = None
-        try:
-            async for event in child.events(deadline):
-                kind = event.get("event")
-                if kind == "judged":
-                    judged = event
-                elif kind in ("progress", "val"):
-                    figures.update({f"last_{k}": v for k, v in event.items() if k != "event"})
-                    text = progress_text(handle.run, phase, event)
-                    await handle.report(RunUpdate(handle.run.id, phase, text))
-            code = await child.finish(deadline)
-        except ChildTimeout:
-            minutes = self.config.time_limit_s / 60
-            raise RunEnded(
-                "failed", f"it ran over the time limit of {minutes:g} minutes and was stopped"
-            ) from None
-        finally:
-            if child.process.returncode is None:  # cancelled (the bot is closing): it must not outlive us
-                await child.kill()
-            handle.child = None
-        if handle.cancelled:
-            raise RunEnded("cancelled", "cancelled")
-        if code != 0:
-            figures[f"{phase}_exit"] = describe_exit(code)
-            what = "training" if phase == "training" else "scoring"
-            if code < 0:
-                raise RunEnded("failed", f"the {what} process was {describe_exit(code)}")
-            # Its stderr names files and folders of this machine: the log gets it, members an id.
-            error_id = new_error_id()
-            _log.error(
-                "retrain %d: the %s process stopped (%s), error id %s; %s; its last lines:\n%s",
-                handle.run.id, what, describe_exit(code), error_id, child.error_line() or "no error line",
-                "\n".join(child.stderr_tail),
-            )  # fmt: skip
-            raise RunEnded(
-                "failed", f"the {what} process stopped ({describe_exit(code)}, error id `{error_id}`)"
-            )
-        return judged
-
-    async def _promote(
-        self, run: RetrainRun, parent: ModelVersion | None, candidate: Path, figures: dict
-    ) -> ModelVersion:
-        """Move the candidate into place (atomic rename), record it, point the server at it, load it."""
-        number = await self.versions.next_number(run.guild_id)
-        relative = version_path(run.guild_id, number)
-        target = self.versions.models_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        moved = [(candidate, target)]
-        moved += [(side(candidate), side(target)) for side in (plot_path_for, metrics_path_for)]
-        for source, destination in moved:
-            if source.is_file():
-                os.replace(source, destination)  # same folder tree, same file system: atomic
-        scores = {k: v for k, v in figures.items() if k.startswith(("base_", "guild_", "loop_"))}
-        trained_on = {k: v for k, v in figures.items() if k in ("favoured", "source")}
-        trained_on.update({k[len("trained_") :]: v for k, v in figures.items() if k.startswith("trained_")})
-        try:
-            version = await self.versions.record_version(
-                run.guild_id, run.id, relative, parent.id if parent else None, scores, trained_on
-            )
-        except BaseException:
-            for _, destination in moved:  # no row, no file: the next number stays free
-                destination.unlink(missing_ok=True)
-            raise
-        if self.guild_models is not None:
-            try:  # promoted whatever happens here: a model that will not load is passed over, and logged
-                serving = await self.guild_models.activate(run.guild_id)
-                if serving.version is None or serving.version.id != version.id:
-                    _log.error("retrain %d: version %d was promoted but could not be loaded", run.id, number)
-            except QuotebotError as exc:  # the host is shutting down: the next start loads it
-                _log.warning("retrain %d: version %d not loaded now: %s", run.id, number, exc)
-        return version
+        return await run_child(
+            handle, argv, deadline, phase, figures, env=self._child_env, time_limit_s=self.config.time_limit_s
+        )

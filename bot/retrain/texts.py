@@ -29,6 +29,14 @@ def started_text(run: RetrainRun, counts: dict[str, int], config: RetrainConfig)
     )
 
 
+def queued_text(position: int, waiting: int) -> str:
+    """The status message of a request waiting for a free slot."""
+    return (
+        f"Retrain queued: position {position} of {waiting}. Other servers' retrains are using the machine; "
+        "this one starts by itself when a slot is free (`retrain cancel` leaves the queue)."
+    )
+
+
 def progress_text(run: RetrainRun, phase: str, event: dict[str, Any]) -> str:
     """One line for a progress or validation event of the training, or the scoring phase."""
     if phase == "scoring":
@@ -51,6 +59,8 @@ def _scores(figures: dict[str, Any]) -> str:
         if new is not None and old is not None:
             parts.append(f"{name} {new:.3f} (before {old:.3f})")
     text = ", ".join(parts) + " nats/char" if parts else "no held-out text"
+    if figures.get("base_text"):
+        text += f" (base text: {figures['base_text']})"
     if "loop_candidate" in figures:
         text += f"; loops on {figures['loop_candidate']:.0%} of {figures.get('loop_seeds', 0)} seeds"
     return text
@@ -95,7 +105,13 @@ def model_text(serving: Serving, parent: ModelVersion | None, bundled_name: str)
         trained = version.trained_on
         learnt = f"{trained.get('favoured', 0)} favoured and {trained.get('source', 0)} added quotes"
         if trained.get("replayed"):
-            learnt += f", with {trained['replayed']} quotes of the base text replayed"
+            if trained.get("replay_source") == "samples":
+                learnt += f", replaying {trained['replayed']} of the previous model's own samples"
+                learnt += " (its base corpus is not on this machine)"
+            else:
+                learnt += f", replaying {trained['replayed']} quotes of the base corpus"
+        if trained.get("new_chars"):
+            learnt += f", learning the new characters {trained['new_chars']}"
         if trained.get("steps"):
             learnt += f", {trained['steps']} steps"
         lines.append(f"Trained on {learnt}.")

@@ -185,6 +185,23 @@ async def _v6_schedule_claims(db: aiosqlite.Connection) -> None:
     await _execute_all(db, statements)
 
 
+async def _v7_retrain_exclusions(db: aiosqlite.Connection) -> None:
+    """Quotes an admin left out of the server's retrains (``!retrain exclude ID``)."""
+    statements = [
+        # kind 'favoured' points at quotes.id, 'source' at source_quotes.id. No user id: an exclusion is the
+        # server's decision, not a person's data. A row whose quote was deleted matches nothing.
+        """CREATE TABLE retrain_exclusions (
+            kind       TEXT NOT NULL CHECK (kind IN ('favoured', 'source')),
+            item_id    INTEGER NOT NULL,
+            guild_id   INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (kind, item_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX retrain_exclusions_by_guild ON retrain_exclusions (guild_id)",
+    ]
+    await _execute_all(db, statements)
+
+
 # Append only. Index k holds the step from version k to version k + 1.
 MIGRATIONS: list[Migration] = [
     _v1_core,
@@ -193,6 +210,7 @@ MIGRATIONS: list[Migration] = [
     _v4_adder_role,
     _v5_run_owners,
     _v6_schedule_claims,
+    _v7_retrain_exclusions,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

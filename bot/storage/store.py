@@ -238,13 +238,24 @@ class Store(Database):
 
     # -- source quotes and training data --------------------------------------------------------------------
 
-    async def add_source_quote(self, guild_id: int, user_id: int, text: str) -> int:
-        """Store an admin-added quote (outer whitespace trimmed) for the guild's training; returns its id."""
+    async def add_source_quote(
+        self, guild_id: int, user_id: int, text: str, max_per_guild: int | None = None
+    ) -> int:
+        """Store an admin-added quote (outer whitespace trimmed) for the guild's training; returns its id.
+
+        With ``max_per_guild``, refused (``StoreInputError``) once the guild has that many; counted in the
+        same transaction as the insert, so two at once cannot both pass the cap.
+        """
         params = (check_id("guild_id", guild_id), check_id("user_id", user_id))
         text = check_text("the quote", text, MAX_TEXT_CHARS).strip()
         sql = "INSERT INTO source_quotes (guild_id, added_by, text, created_at) VALUES (?, ?, ?, ?)"
 
         async def op(db: aiosqlite.Connection) -> int:
+            if max_per_guild is not None:
+                count = "SELECT COUNT(*) FROM source_quotes WHERE guild_id = ?"
+                have = (await fetch_one(db, count, (guild_id,)))[0]
+                if have >= max_per_guild:
+                    raise StoreInputError(f"this server has added {have} quotes, the most a server may add.")
             async with db.execute(sql, (*params, text, self.now())) as cursor:
                 return int(cursor.lastrowid or 0)
 

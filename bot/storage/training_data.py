@@ -2,6 +2,7 @@
 
 ``Store.favoured_and_source_quotes`` (the bot, retraining) and ``export_jsonl`` (used by
 ``python -m training export``) run the same SQL, so the two never disagree about what counts as favoured.
+Quotes an admin excluded (``!retrain exclude``, table ``retrain_exclusions``) are left out of both.
 
     count = export_jsonl("data/quotebot.db", "favoured.jsonl", guild=1234, min_votes=2)
 """
@@ -27,18 +28,30 @@ _BUSY_S = 5.0  # how long the export waits for another process's lock
 # data alone. (The reaction handler ignores a requester's own star too; this rule covers older rows.)
 # Written so that SQLite and PostgreSQL read it alike.
 VOTE_BY_OTHERS = "(q.requester_id IS NULL OR v.user_id <> q.requester_id)"
-# Named parameters: :guild (NULL = every guild) and :min_votes. The CAST tells PostgreSQL the type of a
-# parameter that is only tested for NULL; SQLite reads it the same.
-FAVOURED_SQL = f"""
+EXCLUSIONS_VERSION = 7  # the schema version that added retrain_exclusions (!retrain exclude)
+# Named parameters: :guild (NULL = every guild) and :min_votes. {excluded} is empty for a database older
+# than EXCLUSIONS_VERSION (read-only exports cannot migrate it), else it leaves out excluded quotes. The
+# CAST tells PostgreSQL the type of a parameter that is only tested for NULL; SQLite reads it the same.
+_FAVOURED = (
+    """
     SELECT q.id, q.text, q.guild_id, COUNT(*) AS n_votes, q.seed, q.model_version, q.created_at
-    FROM quotes q JOIN votes v ON v.quote_id = q.id AND {VOTE_BY_OTHERS}
-    WHERE CAST(:guild AS BIGINT) IS NULL OR q.guild_id = :guild
+    FROM quotes q JOIN votes v ON v.quote_id = q.id AND """
+    + VOTE_BY_OTHERS
+    + """
+    WHERE (CAST(:guild AS BIGINT) IS NULL OR q.guild_id = :guild){excluded}
     GROUP BY q.id HAVING COUNT(*) >= :min_votes
     ORDER BY n_votes DESC, q.id"""
-SOURCE_SQL = """
+)
+_SOURCE = """
     SELECT id, text, guild_id, created_at FROM source_quotes
-    WHERE CAST(:guild AS BIGINT) IS NULL OR guild_id = :guild
+    WHERE (CAST(:guild AS BIGINT) IS NULL OR guild_id = :guild){excluded}
     ORDER BY id"""
+_NOT_EXCLUDED = " AND {column} NOT IN (SELECT item_id FROM retrain_exclusions WHERE kind = '{kind}')"
+FAVOURED_SQL = _FAVOURED.format(excluded=_NOT_EXCLUDED.format(column="q.id", kind="favoured"))
+SOURCE_SQL = _SOURCE.format(excluded=_NOT_EXCLUDED.format(column="id", kind="source"))
+# Every quote, excluded ones too: for databases before EXCLUSIONS_VERSION, and for !retrain preview.
+FAVOURED_ALL_SQL = _FAVOURED.format(excluded="")
+SOURCE_ALL_SQL = _SOURCE.format(excluded="")
 
 
 @dataclass(frozen=True)
@@ -115,8 +128,9 @@ def read_training_quotes(
                     f"(schema version {version}; this code knows 1 to {LATEST_VERSION})"
                 )
             db.execute("BEGIN")  # both queries see one snapshot, even while the bot writes
-            favoured = db.execute(FAVOURED_SQL, params).fetchall()
-            source = db.execute(SOURCE_SQL, params).fetchall()
+            new = version >= EXCLUSIONS_VERSION
+            favoured = db.execute(FAVOURED_SQL if new else FAVOURED_ALL_SQL, params).fetchall()
+            source = db.execute(SOURCE_SQL if new else SOURCE_ALL_SQL, params).fetchall()
             db.execute("COMMIT")
         finally:
             db.close()

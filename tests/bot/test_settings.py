@@ -224,7 +224,7 @@ def test_retrain_defaults():
     assert (settings.retrain_min_votes, settings.retrain_min_quotes) == (1, 20)
     assert (settings.retrain_minutes, settings.retrain_time_limit_minutes) == (10.0, 20.0)
     assert settings.retrain_max_concurrent == 1
-    assert (settings.retrain_score_margin, settings.retrain_loop_target) == (0.02, 0.1)
+    assert (settings.retrain_score_margin, settings.retrain_loop_target) == (0.1, 0.1)
     assert settings.retrain_base_corpus is None
 
 

@@ -188,13 +188,13 @@ async def test_addquote_refused_for_members_and_accepted_for_admins_and_the_role
         _sent, refused = await ask(server, "!addquote Mine now.", user=adder)  # no role chosen yet
         assert "Manage Server" in refused.content
         _sent, added = await ask(server, "!addquote Mondays are a rumour.", user=server.admin)
-        assert "Added source quote #1" in added.content
+        assert "Added quote a1" in added.content
         _sent, denied = await ask(server, f"!setrole adder <@&{adder_role.id}>")  # a member may not
         assert "Manage Server" in denied.content
         _sent, chosen = await ask(server, f"!setrole adder <@&{adder_role.id}>", user=server.admin)
         assert "Quote Adder role can now add quotes" in chosen.content
         _sent, by_role = await ask(server, "!addquote Fridays are a promise.", user=adder)
-        assert "#2" in by_role.content
+        assert "a2" in by_role.content
         _sent, refused = await ask(server, "!addquote I made that role too.", user=impostor)
         assert "Manage Server" in refused.content
         rows = await bot.store.favoured_and_source_quotes(server.guild.id)

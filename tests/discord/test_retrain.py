@@ -155,3 +155,31 @@ async def test_the_model_commands_as_slash_commands(
         back = await server.run_slash_command(server.admin, "rollback")
         assert "already uses the bundled model" in (await server.wait_for_message(timeout=10)).content
         assert back.private  # a refusal, so only the admin sees it
+
+
+async def test_cooldown_and_bad_quote_ids_get_clear_answers(
+    discord_server: DiscordServer, base_checkpoint: Path, tmp_path: Path, sample_quotes: list[str]
+):
+    server = discord_server
+    store = await Store.open(tmp_path / "bot.db")
+    await fill_store(store, sample_quotes, guild=server.guild.id)
+    versions = ModelVersions(store, tmp_path / "models")
+    run = await versions.start_run(server.guild.id, server.admin.id, server.channel.id, max_running=1)
+    await versions.finish_run(run.id, "rejected", "Retrain #1 rejected.", {})
+    await store.close()
+    settings = settings_for(server, base_checkpoint, tmp_path, RETRAIN_COOLDOWN_MINUTES="90")
+    async with running(settings):
+        _sent, status = await ask(server, "!retrain", user=server.admin)
+        await server.wait_for(lambda: "No retrain" in status.content or None, timeout=10, what="the refusal")
+        assert (
+            "retrained less than 90 minutes ago" in status.content
+            and "can start in 1 h 30 min" in status.content
+        )
+        _sent, preview = await ask(server, "!retrain preview", user=server.admin)
+        assert "cooldown ends in 1 h 30 min" in preview.content and "`f1`" in preview.content
+        _sent, bad = await ask(server, "!retrain exclude 12", user=server.admin)
+        assert "`a12` (added)" in bad.content
+        _sent, other = await ask(server, "!retrain exclude a999", user=server.admin)
+        assert "no source quote with that id" in other.content
+        _sent, member = await ask(server, "!retrain preview")
+        assert "Manage Server" in member.content

@@ -222,15 +222,19 @@ def make_store(path: Path) -> Path:
     db = sqlite3.connect(path)
     db.executescript(
         """
-        CREATE TABLE quotes (id INTEGER PRIMARY KEY, guild_id INTEGER, text TEXT NOT NULL,
-            model_version TEXT NOT NULL DEFAULT 'v1', created_at TEXT NOT NULL DEFAULT '');
+        CREATE TABLE quotes (id INTEGER PRIMARY KEY, guild_id INTEGER, requester_id INTEGER,
+            text TEXT NOT NULL, model_version TEXT NOT NULL DEFAULT 'v1',
+            created_at TEXT NOT NULL DEFAULT '');
         CREATE TABLE votes (quote_id INTEGER NOT NULL REFERENCES quotes (id), user_id INTEGER NOT NULL,
             created_at TEXT NOT NULL DEFAULT '', PRIMARY KEY (quote_id, user_id)) WITHOUT ROWID;
         CREATE TABLE source_quotes (id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL,
             added_by INTEGER NOT NULL, text TEXT NOT NULL, created_at TEXT NOT NULL DEFAULT '');
         INSERT INTO quotes (id, guild_id, text) VALUES (1, 10, 'Loved  by two.'), (2, 10, 'Nobody voted.'),
             (3, 20, 'Other guild, one vote.'), (4, 10, 'Loved by one.');
-        INSERT INTO votes (quote_id, user_id) VALUES (1, 100), (1, 101), (3, 100), (4, 102);
+        -- A requester's own star is not a vote: this quote is favoured by nobody.
+        INSERT INTO quotes (id, guild_id, requester_id, text)
+            VALUES (5, 10, 103, 'Starred by its requester.');
+        INSERT INTO votes (quote_id, user_id) VALUES (1, 100), (1, 101), (3, 100), (4, 102), (5, 103);
         INSERT INTO source_quotes (guild_id, added_by, text) VALUES (10, 5, 'Added by an admin.'),
             (20, 5, 'Loved by one.');
         """

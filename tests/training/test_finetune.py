@@ -10,8 +10,9 @@ from model.checkpoint import load_checkpoint
 from model.vocab import BOS_ID
 from tests.helpers import SAMPLE_CORPUS, make_tiny_model
 from training.__main__ import main
+from training.base_text import BaseText
 from training.corpus import split_quotes
-from training.finetune import grow_for, split_new
+from training.finetune import drift_guard, grow_for, split_new
 
 TINY = ["--batch-size", "32", "--progress", "none"]
 NEW_QUOTES = [
@@ -85,9 +86,13 @@ def test_finetune_grows_vocab_replays_base_and_beats_its_parent(
     assert main([*args, "--progress", "jsonl"]) == 0
     parent, child = load_checkpoint(base_checkpoint), load_checkpoint(out)
     assert child.vocab.chars[: len(parent.vocab.chars)] == parent.vocab.chars
-    assert {"Ü", "€", "ü"} <= set(child.vocab.chars)
+    # The two-quote rule: '€' and 'ü' are in two quotes each and join; 'Ü' and 'ï' (one quote) get
+    # their stand-ins 'U' and 'i' instead.
+    assert {"€", "ü"} <= set(child.vocab.chars) and not {"Ü", "ï"} & set(child.vocab.chars)
     meta = child.metadata
-    assert meta["parent"] == str(base_checkpoint) and meta["replay_corpus"] == "data/sample_quotes.txt"
+    assert meta["new_chars"] == "ü€"
+    assert meta["parent"] == str(base_checkpoint) and meta["base_corpus"] == "data/sample_quotes.txt"
+    assert meta["replay_source"] == "corpus"
     train_new, _ = split_new([q for q in NEW_QUOTES], 0.1)
     assert meta["replay_quotes"] == round(len(train_new) * 0.3 / 0.7)
     assert meta["val_nats"] < meta["parent_val_nats"]
@@ -137,7 +142,9 @@ def test_missing_replay_corpus_and_bad_options(base_checkpoint, new_corpus, tmp_
     assert "needs at least 2 quotes" in capsys.readouterr().err
 
 
-def test_recorded_corpus_missing_here_means_no_replay(tmp_path, new_corpus, capsys):
+def test_recorded_corpus_missing_here_means_generative_replay_cached_beside_the_parent(
+    tmp_path, new_corpus, capsys
+):
     corpus = tmp_path / "gone.txt"
     corpus.write_text(SAMPLE_CORPUS.read_text(encoding="utf-8"), encoding="utf-8")
     base = tmp_path / "base.pt"
@@ -146,6 +153,39 @@ def test_recorded_corpus_missing_here_means_no_replay(tmp_path, new_corpus, caps
     corpus.unlink()
     out = tmp_path / "ft.pt"
     finetune = ["finetune", "--from", str(base), "--corpus", str(new_corpus), "--out", str(out)]
-    assert main([*finetune, "--epochs", "1", "--progress", "jsonl"]) == 0
-    assert "is not on this machine; fine-tuning on the new quotes alone" in capsys.readouterr().out
-    assert "replay_corpus" not in load_checkpoint(out).metadata
+    finetune += ["--epochs", "1", "--replay-samples", "60"]
+    assert main([*finetune, "--progress", "jsonl"]) == 0
+    said = capsys.readouterr().out
+    assert "is not on this machine; using the model's own samples" in said
+    cache = tmp_path / "base.replay.jsonl"
+    assert cache.is_file() and "drawing 60 samples of base.pt" in said
+    meta = load_checkpoint(out).metadata
+    assert meta["replay_source"] == "samples" and meta["replay_quotes"] > 0
+    assert "base_corpus" not in meta and "replay_corpus" not in meta
+    # A second run reuses the cache: same samples, nothing drawn.
+    written = cache.stat().st_mtime_ns
+    assert main([*finetune, "--out", str(tmp_path / "ft2.pt"), "--progress", "jsonl"]) == 0
+    assert "drawing" not in capsys.readouterr().out and cache.stat().st_mtime_ns == written
+
+
+def test_the_drift_guard_refuses_a_model_that_moved_too_far_on_base_text(sample_vocab, sample_quotes):
+    model = make_tiny_model(sample_vocab, layers=1)
+    base = BaseText("samples", "x", train=sample_quotes[:60], val=[])
+    guard = drift_guard(model, sample_vocab, base, replayed=sample_quotes[:10], margin=0.01)
+    assert guard() == (True, {"base_drift": 0.0})  # unchanged: kept
+    with torch.no_grad():
+        model.head.bias.add_(torch.randn_like(model.head.bias) * 5)  # confidently wrong
+    kept, figures = guard()
+    assert not kept and figures["base_drift"] > 0.01
+
+
+def test_finetune_keeps_nothing_when_every_checkpoint_drifted(base_checkpoint, new_corpus, tmp_path, capsys):
+    out = tmp_path / "guarded.pt"
+    args = ["finetune", "--from", str(base_checkpoint), "--corpus", str(new_corpus), "--out", str(out)]
+    args += ["--epochs", "3", "--lr", "5e-2", "--warmup-steps", "1", "--eval-every", "1", *TINY]
+    assert main([*args, "--replay-share", "0.5", "--base-margin", "100"]) == 0
+    assert load_checkpoint(out).metadata["base_margin"] == 100
+    out.unlink()
+    assert main([*args, "--replay-share", "0.5", "--base-margin", "1e-12", "--lr", "1"]) == 2
+    assert "every checkpoint drifted more than 1e-12 nats/char" in capsys.readouterr().err
+    assert not out.exists()

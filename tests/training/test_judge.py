@@ -11,6 +11,7 @@ import pytest
 from bot.storage.store import Store
 from model.checkpoint import load_checkpoint, save_checkpoint
 from tests.helpers import GUILD, fill_store, make_tiny_model
+from training.base_text import base_text
 from training.judge import base_slice, judge, main
 from training.verdict import decide
 
@@ -36,7 +37,7 @@ def test_promote_within_the_margin_and_the_loop_target():
         ({"base_candidate_nats": 2.05}, 0.02, "worse than the margin"),
         ({}, -math.inf, "worse than the margin"),  # no candidate can be that much better
         ({"base_candidate_nats": math.nan}, 0.02, "worse than the margin"),
-        ({"base_current_nats": None, "base_candidate_nats": None}, 0.02, "RETRAIN_BASE_CORPUS"),
+        ({"base_current_nats": None, "base_candidate_nats": None}, 0.02, "no base text was scored"),
         ({"loop_candidate": 0.2}, 0.02, "too many"),
     ],
 )
@@ -62,8 +63,9 @@ def current(tmp_path: Path, sample_vocab) -> Path:
 
 def test_same_model_same_figures(current: Path, sample_quotes: list[str]):
     loaded = load_checkpoint(current)
-    path, base = base_slice(loaded, None, None, limit=20)
-    assert path is not None and path.endswith("sample_quotes.txt") and len(base) == 20
+    text = base_text(loaded, current)
+    base = base_slice(text, limit=20)
+    assert text.kind == "corpus" and text.where.endswith("sample_quotes.txt") and len(base) == 20
     figures = judge(loaded, loaded, sample_quotes[:5], base, max_chars=40, seeds=6)
     assert figures["base_quotes"] == 20 and figures["guild_quotes"] == 5 and figures["loop_seeds"] == 6
     assert figures["base_candidate_nats"] == figures["base_current_nats"] > 0
@@ -77,7 +79,7 @@ def test_a_worse_candidate_scores_worse(current: Path, tmp_path: Path, sample_vo
     for parameter in worse.parameters():
         parameter.data.mul_(25.0)  # wild weights: confident and wrong
     candidate = load_checkpoint(save_checkpoint(tmp_path / "worse.pt", worse, sample_vocab, {}))
-    _, base = base_slice(loaded, None, None, limit=20)
+    base = base_slice(base_text(loaded, current), limit=20)
     figures = judge(candidate, loaded, sample_quotes[:5], base, max_chars=40, seeds=4)
     assert figures["base_candidate_nats"] > figures["base_current_nats"] + 1.0
     assert not decide(figures, margin=0.02, loop_target=1.0).promote
@@ -94,13 +96,10 @@ async def test_cli_reads_the_guilds_held_out_quotes_and_prints_a_verdict(
     assert main([*argv, "--margin", "0", "--loop-target", "1"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["event"] == "judged" and out["promote"] is True
-    assert out["guild_quotes"] >= 1 and out["base_quotes"] >= 1 and out["base_corpus"].endswith(".txt")
-    assert (
-        main([*argv, "--base-corpus", str(tmp_path / "nowhere.txt"), "--margin", "0", "--loop-target", "1"])
-        == 0
-    )
-    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert out["base_corpus"] is None and out["promote"] is False  # nothing to check against: no
+    assert out["guild_quotes"] >= 1 and out["base_quotes"] >= 1 and out["base_source"] == "corpus"
+    assert out["base_text"] == "the base corpus data/sample_quotes.txt"
+    assert main([*argv, "--base-corpus", str(tmp_path / "nowhere.txt"), "--margin", "0"]) == 2
+    assert "nowhere.txt: no such file" in capsys.readouterr().err  # a corpus asked for must be there
 
 
 def test_cli_bad_checkpoint_is_one_error_line(tmp_path: Path, current: Path, capsys: pytest.CaptureFixture):
@@ -110,3 +109,25 @@ def test_cli_bad_checkpoint_is_one_error_line(tmp_path: Path, current: Path, cap
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "broken.pt" in err
+
+
+def test_unseen_characters_never_fail_the_judge_and_cost_the_current_model_the_stated_price(
+    current: Path, tmp_path: Path, sample_vocab
+):
+    """Digits and emoji the current model never saw: both are scored on the whole text, no error."""
+    loaded = load_checkpoint(current)
+    grown_vocab = sample_vocab.grow(["0123456789🎮"])
+    grown = make_tiny_model(grown_vocab, layers=1)
+    candidate = load_checkpoint(save_checkpoint(tmp_path / "grown.pt", grown, grown_vocab, {}))
+    server = ["Attempt 47 🎮", "PB 41:07, 2 AM 🎮", "3 phases, 0 patience"]  # every quote has one
+    assert all(loaded.vocab.missing(q) for q in server)
+    base = base_slice(base_text(loaded, current), limit=10)
+    figures = judge(candidate, loaded, server, base, max_chars=40, seeds=4)
+    assert figures["guild_quotes"] == 3 and figures["guild_unknown_chars"] > 0
+    cost = figures["unknown_char_cost"]
+    assert cost == pytest.approx(math.log(len(grown_vocab)))
+    # The current model pays at least the stated cost per unknown character, spread over all characters.
+    chars = sum(len(q) + 1 for q in server)
+    assert figures["guild_current_nats"] >= cost * figures["guild_unknown_chars"] / chars
+    assert math.isfinite(figures["guild_candidate_nats"])
+    assert figures["loop_seeds"] == 4

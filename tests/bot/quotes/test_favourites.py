@@ -9,6 +9,7 @@ import pytest
 
 from bot.quotes.favourites import (
     TOP_MAX,
+    AddQuoteLimits,
     Favourites,
     FavouritesError,
     NotAllowedError,
@@ -23,6 +24,7 @@ from bot.storage.store import Store, StoreInputError
 from tests.helpers import cells_holding
 
 GUILD, CHANNEL, ASKER = 10, 20, 30
+OTHER_GUILD = 11
 PRIVATE = 21  # a channel most members cannot read
 
 
@@ -246,9 +248,32 @@ async def test_addquote_needs_permission(favourites: Favourites, store: Store):
         await favourites.add_source_quote(GUILD, 1, "Mondays are a rumour.", allowed=False)
     assert await store.favoured_and_source_quotes(GUILD) == []
     reply = await favourites.add_source_quote(GUILD, 1, "  Mondays are a rumour. ", allowed=True)
-    assert "#1" in reply
+    assert "Added quote a1" in reply and "retrain exclude a1" in reply
     (added,) = await store.favoured_and_source_quotes(GUILD)
     assert added.kind == "source" and added.text == "Mondays are a rumour."
+
+
+async def test_addquote_limits_length_cooldown_and_the_servers_cap(store: Store):
+    now = [100.0]
+    limits = AddQuoteLimits(max_per_server=3, cooldown_seconds=5.0, max_chars=30)
+    favourites = Favourites(store, limits, clock=lambda: now[0])
+    add = favourites.add_source_quote
+    with pytest.raises(FavouritesError, match="at most 30 characters long; this one has 31"):
+        await add(GUILD, 1, "x" * 31, allowed=True)
+    with pytest.raises(FavouritesError, match="nothing would be left"):
+        await add(GUILD, 1, "https://example.com/x <t:1>", allowed=True)
+    assert "a1" in await add(GUILD, 1, "Attempt 47 🎮, here we go", allowed=True)
+    now[0] += 4.0
+    with pytest.raises(FavouritesError, match="wait 1 more second before"):
+        await add(GUILD, 1, "Too soon.", allowed=True)
+    assert "a2" in await add(GUILD, 2, "Another member may.", allowed=True)  # the cooldown is per member
+    now[0] += 1.0
+    assert "a3" in await add(GUILD, 1, "Now I may.", allowed=True)
+    now[0] += 10.0
+    with pytest.raises(StoreInputError, match="has added 3 quotes, the most a server may add"):
+        await add(GUILD, 2, "One too many.", allowed=True)
+    assert "a4" in await add(OTHER_GUILD, 2, "Another server has room.", allowed=True)
+    assert len(await store.favoured_and_source_quotes(GUILD)) == 3
 
 
 async def test_forget_reports_counts_and_leaves_no_trace(favourites: Favourites, store: Store):

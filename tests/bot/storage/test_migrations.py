@@ -143,6 +143,18 @@ async def _check_v4(store: Store) -> None:
     assert await store.get_adder_role(10) is None  # a guild of an older version: no role chosen
 
 
+async def _seed_v7(db: aiosqlite.Connection) -> None:
+    await db.execute(
+        "INSERT INTO retrain_exclusions (kind, item_id, guild_id, created_at) "
+        "VALUES ('source', 999, 10, '2026-04-05T06:07:08+00:00')"
+    )
+
+
+async def _check_v7(store: Store) -> None:
+    rows = await _rows(store, "SELECT kind, item_id, guild_id FROM retrain_exclusions")
+    assert rows == [("source", 999, 10)]  # a deleted quote's row: it matches nothing
+
+
 FIXTURES: dict[int, tuple[Seeder, Checker]] = {
     1: (_seed_v1, _check_v1),
     2: (_seed_v2, _check_v2),
@@ -150,6 +162,7 @@ FIXTURES: dict[int, tuple[Seeder, Checker]] = {
     4: (_seed_v4, _check_v4),
     5: (_seed_v5, _check_v5),
     6: (_seed_v6, _check_v6),
+    7: (_seed_v7, _check_v7),
 }
 
 
@@ -274,9 +287,10 @@ async def test_versions_out_of_range_are_refused(tmp_path: Path) -> None:
     async with aiosqlite.connect(tmp_path / "a.db", isolation_level=None) as db:
         with pytest.raises(
             MigrationError,
-            match=f"cannot migrate to schema version 7: versions run from 0 to {LATEST_VERSION}",
+            match=f"cannot migrate to schema version {LATEST_VERSION + 1}: versions run from 0 to "
+            f"{LATEST_VERSION}",
         ):
-            await migrate(db, target=7)
+            await migrate(db, target=LATEST_VERSION + 1)
         await db.execute(f"PRAGMA user_version = {LATEST_VERSION + 3}")
         with pytest.raises(MigrationError, match="newer than this code understands"):
             await migrate(db)
