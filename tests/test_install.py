@@ -116,4 +116,4 @@ asyncio.run(main())
     base_info = run([installed / "python", "-m", "model", "info", base], outside).stdout
     assert "corpus: data/sample_quotes.txt" in base_info, base_info
     info = run([installed / "python", "-m", "model", "info", out], outside).stdout
-    assert "replay_corpus: data/sample_quotes.txt" in info, info
+    assert "base_corpus: data/sample_quotes.txt" in info and "replay_source: corpus" in info, info

@@ -3,8 +3,9 @@
 The repository's files (what git tracks, and new files not ignored) are copied to an empty temporary folder;
 the bot runs there as ``python -m bot`` (a subprocess, so the training children are the copy's too) against
 the local Discord test server. Its model is a tiny one whose checkpoint names its base corpus beside the
-repository (``../shared/data/...``), as the bundled one once did: not there, so the run replays and is
-judged on the model's own samples. Quotes hold digits, emoji, mentions, custom emoji, links and accents.
+repository, as the bundled one once did (``../shared/data/...``; here a name no machine has, since the
+package's data folder is the installed one): not there, so the run replays and is judged on the model's
+own samples. Quotes hold digits, emoji, mentions, custom emoji, links and accents.
 Short budgets and a wide margin: this checks that a retrain works from a bare copy, not what it learns
 (``benchmarks/retrain.py`` measures that).
 """
@@ -63,7 +64,8 @@ async def test_a_fresh_clone_retrains_on_25_added_quotes_and_serves_the_new_mode
     alone = tmp_path_factory.mktemp("alone")  # the clone's parent holds nothing else
     clone = copy_repository(alone / "quotebot")
     vocab = Vocab.from_texts(sample_quotes)
-    meta = {"corpus": "../shared/data/tinyshakespeare.txt", "corpus_format": "play", "val_fraction": 0.1}
+    meta = {"corpus": "../nothing-beside-quotebot/tinyshakespeare.txt", "corpus_format": "play"}
+    meta["val_fraction"] = 0.1
     tiny = save_checkpoint(
         clone / "data" / "models" / "tiny.pt", make_tiny_model(vocab, layers=1), vocab, meta
     )

@@ -215,7 +215,7 @@ async def test_addquote_and_quoteinfo_by_slash(server_and_bot):
     refused = await server.run_slash_command(server.member, "addquote", {"text": "Hello there."})
     assert "quote-adder role" in (await server.wait_for_message(timeout=10)).content and refused.private
     added = await server.run_slash_command(server.admin, "addquote", {"text": "Hello there."})
-    assert "Added source quote #1" in (await server.wait_for_message(timeout=10)).content
+    assert "Added quote a1" in (await server.wait_for_message(timeout=10)).content
     assert not added.private
     await server.run_slash_command(server.member, "quote", {"seed": "Hey,", "rng": 3})
     quote = await server.wait_for_message(timeout=10)
