@@ -5,6 +5,7 @@
         --hidden 512 --layers 2 --minutes 50 --out data/models/default.pt
     python -m training evaluate --checkpoint runs/pat.pt --corpus data/sample_quotes.txt
     python -m training finetune --from data/models/default.pt --corpus guild.jsonl --out runs/guild.pt
+    python -m training calibrate --checkpoint runs/pat.pt      # refit the lexicon and length calibration
     python -m training export --db quotebot.db [--guild ID] [--min-votes N] --out favoured.jsonl
     torchrun --nproc_per_node 2 -m training train --corpus ... --out ...     # DistributedDataParallel
 
@@ -61,6 +62,16 @@ def add_train_options(parser: argparse.ArgumentParser, lr: float) -> None:
     group.add_argument("--progress", choices=("bar", "jsonl", "none"), default="bar")
     group.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     group.add_argument("--keep-rank-weights", action="store_true", help=argparse.SUPPRESS)
+    add_voice_option(group)
+
+
+def add_voice_option(group: argparse._ActionsContainer) -> None:
+    group.add_argument(
+        "--voice-samples",
+        type=int,
+        default=256,
+        help="quotes sampled per round to fit the end-of-quote calibration after training (0 = none)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--replay-share", type=float, default=0.3, help="share of training quotes from replay"
     )
     add_train_options(finetune, lr=5e-4)
+
+    calibrate = sub.add_parser("calibrate", help="refit a checkpoint's lexicon and length calibration")
+    calibrate.add_argument("--checkpoint", required=True, help="model file to refit")
+    calibrate.add_argument("--out", default=None, help="where to write it (default: in place)")
+    add_corpus_options(calibrate, required=False)
+    add_voice_option(calibrate)
     add_export_parser(sub)
     return parser
 
@@ -110,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             commands.run_train(args)
         elif args.command == "evaluate":
             commands.run_evaluate(args)
+        elif args.command == "calibrate":
+            from training.voice import run_calibrate
+
+            run_calibrate(args)
         else:
             commands.run_finetune(args)
     except (CorpusError, CheckpointError, DeviceError, ValueError, OSError) as exc:

@@ -21,6 +21,7 @@ from training.corpus import CorpusStats, corpus_fingerprint, load_quotes, split_
 from training.distributed import setup, teardown
 from training.scoring import score_quotes
 from training.trainer import TrainSettings, state_path_for, train_model
+from training.voice import refit_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -141,6 +142,8 @@ def run_train(args: argparse.Namespace) -> None:
             world=world,
             resume=args.resume,
         )
+        if world.is_main:
+            refit_checkpoint(args.out, train, None, samples=args.voice_samples, say=lambda m: say(args, m))
         say(
             args,
             f"done in {time.time() - started:.0f} s, {result.steps} steps ({result.stopped}): best val "

@@ -32,6 +32,7 @@ from training.corpus import CorpusError, hash_unit, load_quotes, split_quotes
 from training.distributed import setup, teardown
 from training.scoring import score_quotes
 from training.trainer import train_model
+from training.voice import refit_checkpoint
 
 
 def grow_for(model: CharLSTM, vocab: Vocab, texts: Sequence[str]) -> Vocab:
@@ -135,6 +136,10 @@ def finetune_from_args(args: argparse.Namespace) -> None:
             model, vocab, encode_quotes(train_quotes, vocab), val_ids, settings, args.out, metadata=meta,
             world=world,
         )  # fmt: skip
+        if world.is_main:  # the new voice: its words on top of the parent's, its lengths
+            voice_say = lambda m: say(args, m)  # noqa: E731
+            voice = parent.vocab.voice
+            refit_checkpoint(args.out, train_new, voice, samples=args.voice_samples, say=voice_say)
         say(
             args,
             f"done in {time.time() - started:.0f} s: validation {result.best_nats:.4f} nats/char "
