@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.calibrate import ks_distance
 from model.voice import letter_runs
 
 COPY_LENGTH = 30
@@ -60,15 +61,6 @@ def distinct_2(word_lists: Sequence[Sequence[str]]) -> float:
     """Unique/total word bigrams over all lists (never across two lists); 0 when there are none."""
     bigrams = [pair for words in word_lists for pair in itertools.pairwise(words)]
     return len(set(bigrams)) / len(bigrams) if bigrams else 0.0
-
-
-def ks_distance(a: Sequence[float], b: Sequence[float]) -> float:
-    """Two-sample Kolmogorov-Smirnov distance: the largest gap between the two empirical CDFs."""
-    xs, ys = np.sort(np.asarray(a, dtype=float)), np.sort(np.asarray(b, dtype=float))
-    grid = np.concatenate([xs, ys])
-    fa = np.searchsorted(xs, grid, side="right") / len(xs)
-    fb = np.searchsorted(ys, grid, side="right") / len(ys)
-    return float(np.max(np.abs(fa - fb)))
 
 
 @dataclass

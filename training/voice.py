@@ -50,7 +50,7 @@ def fit_voice(
     train_quotes: Sequence[str],
     parent: Voice | None = None,
     samples: int = 256,
-    rounds: int = 4,
+    rounds: int = 5,
     rng_seed: int = 0,
 ) -> Voice:
     """A lexicon from the quotes, then a length calibration fitted with it on (``samples`` 0: none)."""
