@@ -33,7 +33,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks.quality import default_cap, parse_mode  # noqa: E402
+from benchmarks.quality import parse_mode  # noqa: E402
 from benchmarks.voice_metrics import (  # noqa: E402
     CopyIndex,
     KnownWords,
@@ -95,13 +95,19 @@ def write_pairs(
     markov: Sequence[str | None],
     meta: dict,
     rng_seed: int,
+    limit: int | None = None,
 ) -> int:
-    """Blind pairs to ``out/pairs.json`` and the key to ``out/key.json``; returns the number of pairs."""
+    """Blind pairs to ``out/pairs.json`` and the key to ``out/key.json``; returns the number of pairs.
+
+    Rows are taken round-robin over the seeds (every seed's first quote, then every seed's second...),
+    skipping rows where Markov found nothing, up to ``limit`` pairs.
+    """
     rng = random.Random(rng_seed)
     k = len(ours) // len(seeds)
     pairs, key = [], {}
-    for r, (mine, theirs) in enumerate(zip(ours, markov, strict=True)):
-        if theirs is None:
+    for r in sorted(range(len(ours)), key=lambda row: (row % k, row // k)):
+        mine, theirs = ours[r], markov[r]
+        if theirs is None or (limit is not None and len(pairs) >= limit):
             continue
         pid = f"p{len(pairs) + 1:03d}"
         sides = [("ours", mine), ("markov", theirs)]
@@ -190,8 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", default=None)
     parser.add_argument("--speaker", default=None, help="one speaker of a play")
     parser.add_argument("--seeds", type=int, default=25, help="seeds: first words of validation quotes")
-    parser.add_argument("--k", type=int, default=4, help="quotes per seed from each generator")
+    parser.add_argument("--k", type=int, default=8, help="quotes per seed from each generator")
+    parser.add_argument("--pairs", type=int, default=40, help="most blind pairs written")
     parser.add_argument("--mode", action="append", default=[], help="extra row of ours: LABEL:knob=value,...")
+    parser.add_argument("--max-chars", type=int, default=1100, help="length cap (the bot's MAX_QUOTE_CHARS)")
     parser.add_argument("--rng-seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for pairs.json, key.json and quotes.json")
     parser.add_argument("--show", type=int, default=3, help="print this many quotes of each generator")
@@ -218,7 +226,7 @@ def main(argv: list[str] | None = None) -> list[Row] | dict:
     fmt = args.format if args.corpus else meta.get("corpus_format")
     train, val = split_quotes(load_quotes(corpus, fmt, speaker=speaker), meta.get("val_fraction", 0.1))
     seeds = [s for s in voice_seeds(val, args.seeds) if not loaded.vocab.missing(s)]
-    cap = default_cap(train + val)
+    cap = args.max_chars
     known, copy_index = KnownWords(train), CopyIndex(train)
     print(
         f"model: {checkpoint or DEFAULT_CHECKPOINT}; corpus: {corpus} {speaker or ''} ({len(train)} train"
@@ -239,6 +247,11 @@ def main(argv: list[str] | None = None) -> list[Row] | dict:
         )
     print(f"Markov found no quote for {len(markov) - len(kept)} of {len(markov)} rows\n")
     print(format_table(rows, float(np.median([len(q) for q in val]))))
+    floor = measure("train split itself", train, [""] * len(train), copy_index, val, known)
+    print(
+        f"\nnoise floor, the training quotes' own lengths against the validation quotes': median ratio "
+        f"{floor.median_ratio:.2f}, p10 {floor.p10_ratio:.2f}, p90 {floor.p90_ratio:.2f}, KS {floor.ks:.2f}"
+    )
     ours = texts["ours (default)"]
     shown = (("ours", rows_seeds, ours), ("Markov", [s for s, _ in kept], [m for _, m in kept]))
     for label, row_seeds, quotes in shown:
@@ -246,7 +259,7 @@ def main(argv: list[str] | None = None) -> list[Row] | dict:
         print(f"  misspelled words: {misspelled_words(quotes, row_seeds, known)[:20]}")
     if args.out:
         pair_meta = {"character": speaker or Path(corpus).stem, "examples": train[:8]}
-        n = write_pairs(Path(args.out), seeds, ours, markov, pair_meta, args.rng_seed)
+        n = write_pairs(Path(args.out), seeds, ours, markov, pair_meta, args.rng_seed, args.pairs)
         everything = {"seeds": seeds, **texts, "markov": markov}
         (Path(args.out) / "quotes.json").write_text(json.dumps(everything, indent=1))
         print(f"\n{n} blind pairs in {args.out}/pairs.json (the key in key.json: not for the judge)")

@@ -87,3 +87,11 @@ def test_a_tiny_full_run_writes_pairs(tmp_path, tiny_model, sample_vocab, capsys
     assert rows[0].quotes == 8
     assert (tmp_path / "out" / "pairs.json").is_file() and (tmp_path / "out" / "key.json").is_file()
     assert "| generator |" in capsys.readouterr().out
+
+
+def test_pairs_take_every_seeds_first_quote_before_any_seconds(tmp_path):
+    ours = ["a1", "a2", "b1", "b2"]  # seed-major, k = 2
+    n = write_pairs(tmp_path, ["a", "b"], ours, ["m"] * 4, {}, 0, limit=2)
+    pairs = json.loads((tmp_path / "pairs.json").read_text())["pairs"]
+    assert n == 2 and [p["seed"] for p in pairs] == ["a", "b"]
+    assert {p["A"] for p in pairs} | {p["B"] for p in pairs} == {"a1", "b1", "m"}
