@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = sub.add_parser("calibrate", help="refit a checkpoint's lexicon and length calibration")
     calibrate.add_argument("--checkpoint", required=True, help="model file to refit")
     calibrate.add_argument("--out", default=None, help="where to write it (default: in place)")
+    calibrate.add_argument("--keep-lexicon", action="store_true", help="keep its lexicon's words")
     add_corpus_options(calibrate, required=False)
     add_voice_option(calibrate)
     add_export_parser(sub)

@@ -136,10 +136,12 @@ def finetune_from_args(args: argparse.Namespace) -> None:
             model, vocab, encode_quotes(train_quotes, vocab), val_ids, settings, args.out, metadata=meta,
             world=world,
         )  # fmt: skip
-        if world.is_main:  # the new voice: its words on top of the parent's, its lengths
+        if world.is_main:  # the new voice: the words it trained on (replay included), the new quotes' lengths
             voice_say = lambda m: say(args, m)  # noqa: E731
-            voice = parent.vocab.voice
-            refit_checkpoint(args.out, train_new, voice, samples=args.voice_samples, say=voice_say)
+            words = [*train_new, *replay]
+            refit_checkpoint(
+                args.out, train_new, samples=args.voice_samples, say=voice_say, lexicon_quotes=words
+            )
         say(
             args,
             f"done in {time.time() - started:.0f} s: validation {result.best_nats:.4f} nats/char "

@@ -4,9 +4,10 @@
     python -m training calibrate --checkpoint m.pt --corpus quotes.txt --out m-voice.pt
 
 ``train`` and ``finetune`` run this on their best checkpoint before they finish, so a retrained model
-never serves with a stale calibration. The lexicon is the training quotes' words, the parent's lexicon
-(fine-tuning keeps what the parent knew), and the ``GENERAL_WORDS`` most common English words from
-``wordfreq`` when it is installed (without it: the corpus's words alone, and a note says so).
+never serves with a stale calibration. The lexicon is the words the model trained on (for ``finetune``:
+the new quotes and the replayed ones), plus the ``GENERAL_WORDS`` most common English words from
+``wordfreq`` when it is installed (without it: the corpus's words alone, and a note says so);
+``calibrate --keep-lexicon`` also keeps the words already in the checkpoint.
 """
 
 from __future__ import annotations
@@ -21,16 +22,23 @@ from model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from model.generate import Generator
 from model.voice import Lexicon, Voice, letter_runs
 
-GENERAL_WORDS = 50_000
+GENERAL_WORDS = 30_000
+VOWELS = set("aeiouy")
 
 
 def general_words(count: int = GENERAL_WORDS) -> list[str] | None:
-    """The ``count`` most common English words of ``wordfreq``; ``None`` when it is not installed."""
+    """The ``count`` most common English words of ``wordfreq`` that look like words; ``None`` without it.
+
+    Web text's abbreviations and chat spellings (``cpr``, ``tht``, ``nd``) are left out: a word needs a
+    vowel (or ``y``), and a one-letter word must be ``a``, ``i`` or ``o``. An untrained-looking model
+    otherwise strings them together and the lexicon calls that spelled right.
+    """
     try:
         from wordfreq import top_n_list
     except ImportError:
         return None
-    return top_n_list("en", count)
+    words = (w for word in top_n_list("en", count) for w in letter_runs(word))
+    return sorted({w for w in words if (len(w) > 1 and VOWELS & set(w)) or w in ("a", "i", "o")})
 
 
 def build_lexicon(train_quotes: Sequence[str], parent: Voice | None = None) -> tuple[Lexicon, dict]:
@@ -50,11 +58,12 @@ def fit_voice(
     train_quotes: Sequence[str],
     parent: Voice | None = None,
     samples: int = 256,
+    lexicon_quotes: Sequence[str] | None = None,
     rounds: int = 5,
     rng_seed: int = 0,
 ) -> Voice:
     """A lexicon from the quotes, then a length calibration fitted with it on (``samples`` 0: none)."""
-    lexicon, info = build_lexicon(train_quotes, parent)
+    lexicon, info = build_lexicon(train_quotes if lexicon_quotes is None else lexicon_quotes, parent)
     voice = Voice(lexicon, None, info)
     if samples and len(train_quotes) >= 2:
         vocab = generator.vocab.with_voice(voice)
@@ -75,10 +84,15 @@ def refit_checkpoint(
     out: str | Path | None = None,
     samples: int = 256,
     say: Callable[[str], None] = lambda message: None,
+    lexicon_quotes: Sequence[str] | None = None,
 ) -> Voice:
-    """Fit the voice of the checkpoint at ``path`` and save it there (or at ``out``), atomically."""
+    """Fit the voice of the checkpoint at ``path`` and save it there (or at ``out``), atomically.
+
+    Lengths are fitted to ``train_quotes``; the lexicon takes the words of ``lexicon_quotes`` (default:
+    the same quotes), ``parent``'s lexicon, and the general list.
+    """
     loaded = load_checkpoint(path)
-    voice = fit_voice(Generator(loaded.model, loaded.vocab), train_quotes, parent, samples)
+    voice = fit_voice(Generator(loaded.model, loaded.vocab), train_quotes, parent, samples, lexicon_quotes)
     metadata = {k: v for k, v in read_checkpoint(path)["metadata"].items() if k != "voice"}
     save_checkpoint(out or path, loaded.model, loaded.vocab.with_voice(voice), metadata)
     if not voice.info.get("general_words"):
@@ -103,5 +117,5 @@ def run_calibrate(args: argparse.Namespace) -> None:
         args.val_fraction = meta.get("val_fraction", args.val_fraction)
     quotes, _ = read_corpus(args)
     train, _ = split_quotes(quotes, args.val_fraction)
-    kept = Voice.from_metadata(meta["voice"]) if meta.get("voice") else None  # its lexicon stays
+    kept = Voice.from_metadata(meta["voice"]) if args.keep_lexicon and meta.get("voice") else None
     refit_checkpoint(args.checkpoint, train, kept, args.out, args.voice_samples, say=print)

@@ -4,7 +4,7 @@ from model.checkpoint import load_checkpoint, read_checkpoint
 from model.voice import Lexicon, Voice
 from tests.conftest import SAMPLE_CORPUS
 from training.__main__ import main
-from training.voice import build_lexicon, refit_checkpoint
+from training.voice import build_lexicon, general_words, refit_checkpoint
 
 
 def test_the_lexicon_holds_corpus_words_parent_words_and_general_words(sample_quotes):
@@ -12,6 +12,12 @@ def test_the_lexicon_holds_corpus_words_parent_words_and_general_words(sample_qu
     lexicon, info = build_lexicon(sample_quotes, parent)
     assert "coffee" in lexicon and "forsooth" in lexicon and "because" in lexicon
     assert info["general_words"] > 10_000 and info["corpus_words"] < info["general_words"]
+
+
+def test_the_general_list_leaves_out_abbreviations():
+    words = set(general_words())
+    assert {"because", "a", "i", "o", "rhythm"} <= words
+    assert not {"cpr", "tht", "nd", "b"} & words
 
 
 def test_refit_saves_lexicon_and_calibration_keeping_the_metadata(tiny_checkpoint, tmp_path, sample_quotes):
