@@ -233,17 +233,27 @@ def main(argv: list[str] | None = None) -> list[Row] | dict:
         f" / {len(val)} validation); {len(seeds)} seeds x {args.k}; cap {cap}"
     )
     rows_seeds = [s for s in seeds for _ in range(args.k)]
+    train_lengths = [len(q) for q in train]
     generator = Generator(loaded.model, loaded.vocab)
     rows, texts = [], {}
     for label, config in [("ours (default)", SamplingConfig()), *(parse_mode(m) for m in args.mode)]:
         quotes, looped = our_quotes(generator, seeds, args.k, config, cap, args.rng_seed)
-        rows.append(measure(label, quotes, rows_seeds, copy_index, val, known, looped))
+        rows.append(measure(label, quotes, rows_seeds, copy_index, val, known, looped, train_lengths))
         texts[label] = quotes
     markov = markov_quotes(train, seeds, args.k, args.rng_seed)
     kept = [(s, m) for s, m in zip(rows_seeds, markov, strict=True) if m]
     if kept:
         rows.append(
-            measure("Markov (state 2)", [m for _, m in kept], [s for s, _ in kept], copy_index, val, known)
+            measure(
+                "Markov (state 2)",
+                [m for _, m in kept],
+                [s for s, _ in kept],
+                copy_index,
+                val,
+                known,
+                None,
+                train_lengths,
+            )
         )
     print(f"Markov found no quote for {len(markov) - len(kept)} of {len(markov)} rows\n")
     print(format_table(rows, float(np.median([len(q) for q in val]))))

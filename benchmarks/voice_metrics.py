@@ -73,6 +73,7 @@ class Row:
     p10_ratio: float
     p90_ratio: float
     ks: float
+    ks_train: float
     loop: float
     dist2: float
     median_chars: float
@@ -86,6 +87,7 @@ def measure(
     val_quotes: Sequence[str],
     known: KnownWords,
     looped: Sequence[bool] | None = None,
+    train_lengths: Sequence[int] | None = None,
 ) -> Row:
     """One table row; ``looped``: the generator's own loop verdicts (hit the cap...), or'ed with ``LOOP``."""
     words = [generated_words(s, q) for s, q in zip(seeds, quotes, strict=True)]
@@ -104,6 +106,7 @@ def measure(
         p10_ratio=float(p10 / v10),
         p90_ratio=float(p90 / v90),
         ks=ks_distance(lengths, val),
+        ks_train=ks_distance(lengths, train_lengths) if train_lengths else float("nan"),
         loop=sum(f or LOOP.search(q) is not None for f, q in zip(flags, quotes, strict=True)) / len(quotes),
         dist2=distinct_2(words),
         median_chars=float(p50),
@@ -119,13 +122,13 @@ def misspelled_words(quotes: Sequence[str], seeds: Sequence[str], known: KnownWo
 def format_table(rows: Sequence[Row], val_median: float) -> str:
     head = (
         f"| generator | quotes | misspelled | copy 30+ | median chars (val {val_median:.0f}) | median ratio "
-        "| p10 ratio | p90 ratio | KS | loop | distinct-2 |"
+        "| p10 ratio | p90 ratio | KS | KS vs train | loop | distinct-2 |"
     )
-    lines = [head, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    lines = [head, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"]
     for r in rows:
         lines.append(
             f"| {r.generator} | {r.quotes} | {r.misspelled:.1%} | {r.copy:.1%} | {r.median_chars:.0f} "
-            f"| {r.median_ratio:.2f} | {r.p10_ratio:.2f} | {r.p90_ratio:.2f} | {r.ks:.2f} | {r.loop:.1%} "
-            f"| {r.dist2:.3f} |"
+            f"| {r.median_ratio:.2f} | {r.p10_ratio:.2f} | {r.p90_ratio:.2f} | {r.ks:.2f} | {r.ks_train:.2f} "
+            f"| {r.loop:.1%} | {r.dist2:.3f} |"
         )
     return "\n".join(lines)
