@@ -26,8 +26,8 @@ from model.generate import STOP_LENGTH, Generator
 from model.sampling import SamplingConfig, SamplingDecoder
 from model.voice import LengthCalibration, Voice
 
-MAX_STEP = 2.0  # most a bin's bias moves in one round (nats)
-MAX_BIAS = 6.0
+MAX_STEP = 3.0  # most a bin's bias moves in one round (nats)
+MAX_BIAS = 10.0
 QUOTES_PER_BIN = 40
 
 
@@ -67,7 +67,7 @@ def fit_length_calibration(
     seeds: Sequence[str],
     target_lengths: Sequence[int],
     *,
-    rounds: int = 5,
+    rounds: int = 8,
     bins: int | None = None,
     max_chars: int | None = None,
     config: SamplingConfig | None = None,

@@ -59,7 +59,7 @@ def fit_voice(
     parent: Voice | None = None,
     samples: int = 256,
     lexicon_quotes: Sequence[str] | None = None,
-    rounds: int = 5,
+    rounds: int = 8,
     rng_seed: int = 0,
 ) -> Voice:
     """A lexicon from the quotes, then a length calibration fitted with it on (``samples`` 0: none)."""
