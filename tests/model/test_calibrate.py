@@ -37,6 +37,6 @@ def test_the_fitted_calibration_moves_the_sampled_median_toward_the_target(tiny_
         return float(np.median([len(d.text) for d in done]))
 
     before = median(sample_vocab)
-    calibration = fit_length_calibration(generator, seeds, target, rounds=3, bins=6)
+    calibration = fit_length_calibration(generator, seeds, target, bins=6)
     after = median(sample_vocab.with_voice(Voice(None, calibration)))
     assert abs(after - 200) < abs(before - 200) / 2
