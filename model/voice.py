@@ -135,7 +135,8 @@ class Voice:
 
     def _vocab_tables(self, chars: Sequence[str]) -> tuple[np.ndarray, dict[str, list[int]]]:
         """Ids that end a word (every non-letter, end-of-quote included) and each letter's ids (2 cases)."""
-        if self._tables is None or self._tables[0] != tuple(chars):
+        if self._tables is None or (self._tables[0] is not chars and self._tables[0] != tuple(chars)):
+            self._masks.clear()  # masks are per vocabulary
             offset = len(SPECIAL_TOKENS)
             enders = np.ones(offset + len(chars), dtype=bool)
             ids_of: dict[str, list[int]] = {}
@@ -145,19 +146,19 @@ class Voice:
                     ids_of.setdefault(char.lower(), []).append(offset + i)
             enders[:offset] = False
             enders[EOS_ID] = True
-            self._tables = (tuple(chars), enders, ids_of)
+            self._tables = (chars if isinstance(chars, tuple) else tuple(chars), enders, ids_of)
         return self._tables[1], self._tables[2]
 
     def word_mask(self, prefix: str, chars: Sequence[str]) -> np.ndarray | None:
         """Allowed next ids [vocab] (bool) after the word in progress ``prefix``; ``None``: any."""
         if self.lexicon is None or len(prefix) > MAX_WORD:
             return None
+        enders, ids_of = self._vocab_tables(chars)
         if prefix in self._masks:
             return self._masks[prefix]
         found = self.lexicon.follow(prefix)
         mask = None
         if found is not None:
-            enders, ids_of = self._vocab_tables(chars)
             # Between words ("") anything but a letter no word starts with; in a word, an end only if whole.
             mask = enders.copy() if found[1] or not prefix else np.zeros_like(enders)
             for letter in found[0]:

@@ -40,6 +40,14 @@ def test_word_mask_allows_only_lexicon_continuations():
     assert voice.word_mask("zzz", vocab.chars) is None  # a seed's unknown word is left alone
 
 
+def test_one_voice_on_two_vocabularies_gives_each_its_own_masks():
+    voice = Voice(Lexicon(WORDS))
+    small, big = Vocab.from_texts(["the "]), Vocab.from_texts(["a the "])
+    assert voice.word_mask("th", small.chars)[small.char_id("e")]
+    mask = voice.word_mask("th", big.chars)
+    assert len(mask) == len(big) and mask[big.char_id("e")] and not mask[big.char_id("a")]
+
+
 def test_word_in_progress_reads_the_letters_at_the_end(sample_vocab):
     assert word_in_progress(sample_vocab.encode("Hey, the Cof"), sample_vocab.chars) == "cof"
     assert word_in_progress(sample_vocab.encode("Hey, "), sample_vocab.chars) == ""
