@@ -51,7 +51,15 @@ from training.loops import LOOP, OPENERS, is_loop, make_seeds  # noqa: E402, F40
 
 WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 COPY_LENGTH = 40
-PLAIN = SamplingConfig(temperature=1.0, min_p=0.0, no_repeat_ngram=0, dry_multiplier=0.0, loop_repeats=0)
+PLAIN = SamplingConfig(
+    temperature=1.0,
+    min_p=0.0,
+    no_repeat_ngram=0,
+    dry_multiplier=0.0,
+    loop_repeats=0,
+    lexicon=0,
+    length_calibration=0,
+)
 
 
 # --- metrics --------------------------------------------------------------------------------------

@@ -105,7 +105,13 @@ def run_info(args: argparse.Namespace) -> None:
     for key, value in config.to_dict().items():
         print(f"config.{key}: {value}")
     for key, value in sorted(loaded.metadata.items()):
-        print(f"{key}: {value}")
+        if key != "voice":
+            print(f"{key}: {value}")
+    voice = loaded.vocab.voice
+    if voice is not None:  # the lexicon is thousands of words: its size, not its text
+        words = len(voice.lexicon) if voice.lexicon is not None else 0
+        bins = len(voice.calibration.edges) if voice.calibration is not None else 0
+        print(f"voice: lexicon of {words:,} words, length calibration of {bins} bins, {voice.info}")
 
 
 def main(argv: list[str] | None = None) -> int:

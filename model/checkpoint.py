@@ -23,6 +23,7 @@ from model.bundled import DEFAULT_CHECKPOINT as DEFAULT_CHECKPOINT  # re-exporte
 from model.device import use_exact_float32
 from model.network import CharLSTM, ModelConfig
 from model.vocab import Vocab
+from model.voice import Voice
 
 FORMAT_NAME = "quotebot-checkpoint"
 FORMAT_VERSION = 1
@@ -63,11 +64,17 @@ class LoadedModel:
 
 
 def save_checkpoint(path: str | Path, model: CharLSTM, vocab: Vocab, metadata: dict | None = None) -> Path:
-    """Write ``model`` atomically to ``path``; ``metadata`` must hold plain values only."""
+    """Write ``model`` atomically to ``path``; ``metadata`` must hold plain values only.
+
+    The vocabulary's voice (lexicon, length calibration) is stored as ``metadata["voice"]`` unless
+    ``metadata`` brings its own.
+    """
     path = Path(path)
     if len(vocab) != model.config.vocab_size:
         raise ValueError(f"vocabulary has {len(vocab)} ids but the model has {model.config.vocab_size}")
     meta = {"created_at": time.time(), **(metadata or {})}
+    if vocab.voice is not None and "voice" not in meta:
+        meta["voice"] = vocab.voice.to_metadata()
     payload = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -129,7 +136,10 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Loa
         vocab = Vocab.from_list(payload["vocab"])
         model = CharLSTM(config)
         model.load_state_dict(payload["state_dict"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as exc:
+        stored_voice = payload["metadata"].get("voice")
+        if stored_voice is not None:  # what every SamplingDecoder built on this vocabulary will use
+            vocab = vocab.with_voice(Voice.from_metadata(stored_voice))
+    except (TypeError, ValueError, RuntimeError, KeyError, AttributeError) as exc:
         raise NotACheckpointError(f"{path}: the checkpoint's contents do not fit together ({exc})") from exc
     if len(vocab) != config.vocab_size:
         raise NotACheckpointError(f"{path}: vocabulary size {len(vocab)} does not match the model's")

@@ -6,12 +6,15 @@
 
 The chain, applied to each row's logits in this order (each step sees the previous step's output):
 
+0. the model's voice (``model.voice``, stored in its checkpoint): the fitted end-of-quote bias for the
+   quote's length so far (times ``length_calibration``); no end-of-quote before ``min_len``;
 1. repetition penalty (sign-aware), presence and frequency penalties over the last ``penalty_window``
    characters, characters of ``penalty_exempt`` excluded;
 2. DRY sequence penalty: a character that would extend a repeat of an earlier run of length
    L >= ``dry_allowed_length`` loses ``dry_multiplier * dry_base ** (L - dry_allowed_length)``;
 3. no-repeat n-gram blocking: a character that would complete an earlier ``no_repeat_ngram``-gram is
-   forbidden;
+   forbidden; then the lexicon (``lexicon``): a word in progress stays a prefix of a lexicon word and
+   ends only where one ends;
 4. top-k, then top-p, then min-p truncation;
 5. temperature, then the draw (temperature 0: the most likely survivor);
 6. after the draw, the loop guard: a row whose tail is a unit of 4+ characters repeated ``loop_repeats``
@@ -47,7 +50,8 @@ from model.processors import (
     top_p_filter,
     window_counts,
 )
-from model.vocab import Vocab
+from model.vocab import EOS_ID, Vocab
+from model.voice import word_in_progress
 
 DEFAULT_EXEMPT = " \n" + string.punctuation
 """Spaces and punctuation: a character model repeats these (and letters) all the time."""
@@ -67,6 +71,9 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "dry_base": (1.0, 8.0, "a number from 1 to 8"),
     "dry_allowed_length": (1, 1000, "an integer from 1 to 1000"),
     "loop_repeats": (2, 100, "0 (off) or an integer from 2 to 100"),
+    "lexicon": (0, 1, "0 (off) or 1 (on)"),
+    "length_calibration": (0.0, 2.0, "a number from 0 (off) to 2 (1 = as fitted)"),
+    "min_len": (0, 10_000, "an integer from 0 (off) to 10000"),
 }
 _OPEN_LOW = {"top_p"}  # 0 itself is refused
 _OPEN_HIGH = {"min_p"}  # 1 itself is refused
@@ -89,6 +96,9 @@ FIELD_HELP = {
     "dry_base": "DRY: growth of the penalty per extra repeated character",
     "dry_allowed_length": "DRY: repeated runs shorter than this are free",
     "loop_repeats": "stop a row whose tail repeats a 4+ character unit this many times (0 = off)",
+    "lexicon": "1: a word may only be written and ended as a word of the model's lexicon (0 = off)",
+    "length_calibration": "scale of the model's fitted end-of-quote correction (1 = as fitted, 0 = off)",
+    "min_len": "no end-of-quote before the quote has this many characters (0 = off)",
 }
 
 
@@ -121,6 +131,9 @@ class SamplingConfig:
     dry_base: float = 1.75
     dry_allowed_length: int = 6
     loop_repeats: int = 3
+    lexicon: int = 1
+    length_calibration: float = 1.0
+    min_len: int = 0
 
     def __post_init__(self) -> None:
         for name, (low, high, allowed) in _RANGES.items():
@@ -244,7 +257,7 @@ class SamplingDecoder:
         """Steps 1-4 of the chain: the penalised, truncated logits [batch, vocab] (float32, CPU)."""
         states = [self._state(r, h) for r, h in zip(rows, histories, strict=True)]
         configs = [self.config_for(r) for r in rows]
-        raw = logits.detach().float().cpu()
+        raw = self._length_bias(logits.detach().float().cpu(), histories, configs)
         batch, vocab = raw.shape
 
         def column(name: str, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -269,6 +282,7 @@ class SamplingDecoder:
             multiplier = torch.tensor([c.dry_multiplier if c.dry_multiplier > 0 else 0.0 for c in configs])
             x = dry_penalty(x, runs, multiplier, column("dry_base"), column("dry_allowed_length"))
             x = block_ngrams(x, runs, column("no_repeat_ngram", torch.long))
+        x = self._lexicon(x, histories, configs)
         if any(c.top_k for c in configs):
             x = top_k_filter(x, column("top_k", torch.long))
         if any(c.top_p < 1 for c in configs):
@@ -279,6 +293,44 @@ class SamplingDecoder:
         if dead.any():  # nothing survived (only possible if the caller masked everything): trust the model
             x[dead] = raw[dead]
         return x
+
+    def _length_bias(
+        self, raw: Tensor, histories: Sequence[list[int]], configs: list[SamplingConfig]
+    ) -> Tensor:
+        """Step 0: the fitted end-of-quote bias for each row's length so far, and ``min_len``."""
+        calibration = self.vocab.voice.calibration if self.vocab.voice is not None else None
+        use = calibration is not None and any(c.length_calibration for c in configs)
+        if not use and not any(c.min_len for c in configs):
+            return raw
+        bias = torch.zeros(len(configs))
+        for i, (history, c) in enumerate(zip(histories, configs, strict=True)):
+            if len(history) < c.min_len:
+                bias[i] = float("-inf")
+            elif use and c.length_calibration:
+                bias[i] = c.length_calibration * calibration.at(len(history))  # type: ignore[union-attr]
+        raw = raw.clone()
+        raw[:, EOS_ID] += bias
+        return raw
+
+    def _lexicon(self, x: Tensor, histories: Sequence[list[int]], configs: list[SamplingConfig]) -> Tensor:
+        """Step 3b: forbid what would leave the lexicon (a row it would empty keeps its choices)."""
+        voice = self.vocab.voice
+        if voice is None or voice.lexicon is None or not any(c.lexicon for c in configs):
+            return x
+        chars = self.vocab.chars
+        allowed = np.ones(x.shape, dtype=bool)
+        for i, (history, c) in enumerate(zip(histories, configs, strict=True)):
+            if c.lexicon:
+                mask = voice.word_mask(word_in_progress(history, chars), chars)
+                if mask is not None:
+                    allowed[i] = mask
+        if allowed.all():
+            return x
+        masked = x.masked_fill(torch.from_numpy(~allowed), float("-inf"))
+        dead = ~torch.isfinite(masked).any(dim=-1)
+        if dead.any():
+            masked[dead] = x[dead]
+        return masked
 
     def pick(self, logits: Tensor, histories: Sequence[list[int]], rows: Sequence[int]) -> Tensor:
         """The whole chain: process, then draw each row's next id from its own random stream."""

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from model.voice import Voice
 
 PAD_ID = 0
 BOS_ID = 1
@@ -87,9 +91,14 @@ def _describe(char: str) -> str:
 
 @dataclass(frozen=True)
 class Vocab:
-    """An immutable character vocabulary; ``chars[i]`` has id ``i + len(SPECIAL_TOKENS)``."""
+    """An immutable character vocabulary; ``chars[i]`` has id ``i + len(SPECIAL_TOKENS)``.
+
+    ``voice`` (a ``model.voice.Voice``, attached by ``model.checkpoint`` when the file stores one) is what
+    sampling needs beyond ids: the lexicon and the end-of-quote calibration. It never changes an id.
+    """
 
     chars: tuple[str, ...]
+    voice: Voice | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(set(self.chars)) != len(self.chars):
@@ -170,6 +179,10 @@ class Vocab:
             if candidate and candidate != char and all(c in self for c in candidate):
                 return candidate
         return None
+
+    def with_voice(self, voice: Voice | None) -> Vocab:
+        """The same ids, with ``voice`` attached."""
+        return replace(self, voice=voice)
 
     def to_list(self) -> list[str]:
         """The characters as a plain list, for a checkpoint."""

@@ -5,6 +5,7 @@
         --hidden 512 --layers 2 --minutes 50 --out data/models/default.pt
     python -m training evaluate --checkpoint runs/pat.pt --corpus data/sample_quotes.txt
     python -m training finetune --from data/models/default.pt --corpus guild.jsonl --out runs/guild.pt
+    python -m training calibrate --checkpoint runs/pat.pt      # refit the lexicon and length calibration
     python -m training export ...     # the same as python -m bot export (the bot's database)
     torchrun --nproc_per_node 2 -m training train --corpus ... --out ...     # DistributedDataParallel
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from model.checkpoint import CheckpointError
 from model.device import DeviceError
 from training.corpus import FORMATS, CorpusError
-from training.options import add_corpus_options, add_replay_cache_options, add_train_options
+from training.options import add_corpus_options, add_replay_cache_options, add_train_options, add_voice_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     # A few dozen quotes, a few hundred steps at most on a busy CPU: warm up briefly, validate often (the
     # drift guard and early stopping pick among these checkpoints).
     finetune.set_defaults(warmup_steps=10, eval_every=5, patience=10)
+
+    calibrate = sub.add_parser("calibrate", help="refit a checkpoint's lexicon and length calibration")
+    calibrate.add_argument("--checkpoint", required=True, help="model file to refit")
+    calibrate.add_argument("--out", default=None, help="where to write it (default: in place)")
+    calibrate.add_argument("--keep-lexicon", action="store_true", help="keep its lexicon's words")
+    add_corpus_options(calibrate, required=False)
+    add_voice_option(calibrate)
     return parser
 
 
@@ -84,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             commands.run_train(args)
         elif args.command == "evaluate":
             commands.run_evaluate(args)
+        elif args.command == "calibrate":
+            from training.voice import run_calibrate
+
+            run_calibrate(args)
         else:
             commands.run_finetune(args)
     except (CorpusError, CheckpointError, DeviceError, ValueError, OSError) as exc:

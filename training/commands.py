@@ -20,6 +20,7 @@ from training.distributed import setup, teardown
 from training.finetune import finetune_from_args
 from training.scoring import score_quotes
 from training.trainer import state_path_for, train_model
+from training.voice import refit_checkpoint
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -69,6 +70,8 @@ def run_train(args: argparse.Namespace) -> None:
             world=world,
             resume=args.resume,
         )
+        if world.is_main:
+            refit_checkpoint(args.out, train, None, samples=args.voice_samples, say=lambda m: say(args, m))
         say(
             args,
             f"done in {time.time() - started:.0f} s, {result.steps} steps ({result.stopped}): best val "

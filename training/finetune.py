@@ -36,6 +36,7 @@ from training.distributed import setup, teardown
 from training.scoring import score_quotes
 from training.server_text import plan_new_characters
 from training.trainer import train_model
+from training.voice import refit_checkpoint
 
 DRIFT_MONITOR = 150  # base quotes scored at each validation that beats the best (a fraction of a second)
 
@@ -152,6 +153,12 @@ def finetune_from_args(args: argparse.Namespace) -> None:
             raise ValueError(
                 f"every checkpoint drifted more than {args.base_margin:g} nats/char from the parent on the "
                 "base text, so none was kept (a lower --lr or a larger --replay-share may help)"
+            )
+        if world.is_main:  # the new voice: the words it trained on (replay included), the new quotes' lengths
+            voice_say = lambda m: say(args, m)  # noqa: E731
+            words = [*train_new, *replay]
+            refit_checkpoint(
+                args.out, train_new, samples=args.voice_samples, say=voice_say, lexicon_quotes=words
             )
         say(
             args,

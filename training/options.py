@@ -54,6 +54,16 @@ def add_train_options(parser: argparse.ArgumentParser, lr: float) -> None:
     group.add_argument("--progress", choices=("bar", "jsonl", "none"), default="bar")
     group.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     group.add_argument("--keep-rank-weights", action="store_true", help=argparse.SUPPRESS)
+    add_voice_option(group)
+
+
+def add_voice_option(group: argparse._ActionsContainer) -> None:
+    group.add_argument(
+        "--voice-samples",
+        type=int,
+        default=256,
+        help="quotes sampled per round to fit the end-of-quote calibration after training (0 = none)",
+    )
 
 
 def add_replay_cache_options(group: argparse._ActionsContainer) -> None:

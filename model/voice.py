@@ -1,0 +1,183 @@
+"""The voice a checkpoint carries besides its weights: a word lexicon and an end-of-quote calibration.
+
+    voice = Voice(Lexicon(["hey", "you"]), LengthCalibration((0, 40), (-1.0, 0.5)))
+    metadata["voice"] = voice.to_metadata()            # plain values, stored in the checkpoint
+    vocab = vocab.with_voice(Voice.from_metadata(metadata["voice"]))
+
+``model.checkpoint`` attaches the stored voice to the loaded vocabulary, so every ``SamplingDecoder``
+built from that vocabulary (bot, console, schedules, best-of, ``python -m model sample``) uses it:
+
+- **lexicon**: while a word is being written, its letters so far (lower-cased) must stay a prefix of a
+  lexicon word, and the word may end (a space, punctuation, end-of-quote) only where a lexicon word
+  ends. The lexicon is the training corpus's words (names included) plus a general English word list.
+  A word in progress that is not in the lexicon at all (typed in a seed) is left alone.
+- **length calibration**: a bias on the end-of-quote logit per bin of the quote's length so far,
+  fitted after training (``model.calibrate``) so that sampled lengths follow the validation quotes'.
+
+A word here is a run of letters (``str.isalpha``): ``don't`` is ``don`` + ``t``, as in the benchmark.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model.vocab import EOS_ID, SPECIAL_TOKENS
+
+_TOP = "\U0010ffff"  # sorts after every character: prefix + _TOP bounds the words starting with prefix
+_CACHE_LIMIT = 200_000
+MAX_WORD = 40  # a longer run of letters is never a word in progress that the lexicon can judge
+
+
+def letter_runs(text: str) -> list[str]:
+    """The words of ``text`` as this module sees them: runs of letters, lower-cased."""
+    words: list[str] = []
+    start = None
+    for i, char in enumerate(text):
+        if char.isalpha():
+            if start is None:
+                start = i
+        elif start is not None:
+            words.append(text[start:i].lower())
+            start = None
+    if start is not None:
+        words.append(text[start:].lower())
+    return words
+
+
+class Lexicon:
+    """A sorted word list that answers: which letters may follow this prefix, and is it a word?"""
+
+    def __init__(self, words: Iterable[str]):
+        self.words: list[str] = sorted({w for word in words for w in letter_runs(word)})
+        self._follow: dict[str, tuple[str, bool] | None] = {}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: object) -> bool:
+        if not isinstance(word, str):
+            return False
+        i = bisect_left(self.words, word)
+        return i < len(self.words) and self.words[i] == word
+
+    def follow(self, prefix: str) -> tuple[str, bool] | None:
+        """(letters that may come next, whether ``prefix`` is a whole word); ``None``: no word starts so."""
+        if prefix in self._follow:
+            return self._follow[prefix]
+        words, n = self.words, len(prefix)
+        lo, hi = bisect_left(words, prefix), bisect_left(words, prefix + _TOP)
+        result: tuple[str, bool] | None = None
+        if lo < hi:
+            complete = words[lo] == prefix
+            i, letters = lo + complete, []
+            while i < hi:  # jump from one next letter to the next: O(letters x log words)
+                letter = words[i][n]
+                letters.append(letter)
+                i = bisect_left(words, prefix + chr(ord(letter) + 1), i, hi)
+            result = ("".join(letters), complete)
+        if len(self._follow) >= _CACHE_LIMIT:
+            self._follow.clear()
+        self._follow[prefix] = result
+        return result
+
+
+@dataclass(frozen=True)
+class LengthCalibration:
+    """``bias[i]`` is added to the end-of-quote logit while the length is in ``[edges[i], edges[i+1])``."""
+
+    edges: tuple[int, ...]
+    bias: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.edges) != len(self.bias) or not self.edges or self.edges[0] != 0:
+            raise ValueError("a length calibration needs one bias per bin, and its first bin starts at 0")
+        if any(b <= a for a, b in zip(self.edges, self.edges[1:], strict=False)):
+            raise ValueError("length calibration edges must increase")
+
+    def at(self, length: int) -> float:
+        """The bias for a quote of ``length`` characters so far."""
+        return self.bias[bisect_right(self.edges, length) - 1]
+
+
+@dataclass
+class Voice:
+    """A lexicon and a length calibration (either may be absent), with per-vocabulary mask caches."""
+
+    lexicon: Lexicon | None = None
+    calibration: LengthCalibration | None = None
+    info: dict = field(default_factory=dict)  # how it was fitted: plain values, shown by ``model info``
+    _masks: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
+    _tables: tuple | None = field(default=None, repr=False)
+
+    def to_metadata(self) -> dict:
+        """Plain values for a checkpoint's metadata."""
+        out: dict = {"info": dict(self.info)}
+        if self.lexicon is not None:
+            out["lexicon"] = " ".join(self.lexicon.words)
+        if self.calibration is not None:
+            out["eos_edges"] = list(self.calibration.edges)
+            out["eos_bias"] = [float(b) for b in self.calibration.bias]
+        return out
+
+    @classmethod
+    def from_metadata(cls, stored: dict) -> Voice:
+        """The voice saved by ``to_metadata``."""
+        lexicon = Lexicon(stored["lexicon"].split()) if stored.get("lexicon") else None
+        calibration = None
+        if stored.get("eos_edges"):
+            edges = tuple(int(e) for e in stored["eos_edges"])
+            calibration = LengthCalibration(edges, tuple(float(b) for b in stored["eos_bias"]))
+        return cls(lexicon, calibration, dict(stored.get("info", {})))
+
+    def _vocab_tables(self, chars: Sequence[str]) -> tuple[np.ndarray, dict[str, list[int]]]:
+        """Ids that end a word (every non-letter, end-of-quote included) and each letter's ids (2 cases)."""
+        if self._tables is None or (self._tables[0] is not chars and self._tables[0] != tuple(chars)):
+            self._masks.clear()  # masks are per vocabulary
+            offset = len(SPECIAL_TOKENS)
+            enders = np.ones(offset + len(chars), dtype=bool)
+            ids_of: dict[str, list[int]] = {}
+            for i, char in enumerate(chars):
+                if char.isalpha():
+                    enders[offset + i] = False
+                    ids_of.setdefault(char.lower(), []).append(offset + i)
+            enders[:offset] = False
+            enders[EOS_ID] = True
+            self._tables = (chars if isinstance(chars, tuple) else tuple(chars), enders, ids_of)
+        return self._tables[1], self._tables[2]
+
+    def word_mask(self, prefix: str, chars: Sequence[str]) -> np.ndarray | None:
+        """Allowed next ids [vocab] (bool) after the word in progress ``prefix``; ``None``: any."""
+        if self.lexicon is None or len(prefix) > MAX_WORD:
+            return None
+        enders, ids_of = self._vocab_tables(chars)
+        if prefix in self._masks:
+            return self._masks[prefix]
+        found = self.lexicon.follow(prefix)
+        mask = None
+        if found is not None:
+            # Between words ("") anything but a letter no word starts with; in a word, an end only if whole.
+            mask = enders.copy() if found[1] or not prefix else np.zeros_like(enders)
+            for letter in found[0]:
+                mask[ids_of.get(letter, [])] = True
+            if not mask.any():  # the lexicon's way on needs letters this vocabulary lacks
+                mask = None
+        if len(self._masks) >= _CACHE_LIMIT:
+            self._masks.clear()
+        self._masks[prefix] = mask
+        return mask
+
+
+def word_in_progress(history: Sequence[int], chars: Sequence[str]) -> str:
+    """The lower-cased letters at the end of ``history`` (ids), up to one past ``MAX_WORD``."""
+    offset = len(SPECIAL_TOKENS)
+    letters: list[str] = []
+    for token in reversed(history[-(MAX_WORD + 1) :]):
+        char = chars[token - offset] if token >= offset else ""
+        if not char.isalpha():
+            break
+        letters.append(char)
+    return "".join(reversed(letters)).lower()

@@ -1,0 +1,38 @@
+"""training/voice.py: the voice fitted after training, saved in the checkpoint; the calibrate command."""
+
+from model.checkpoint import load_checkpoint, read_checkpoint
+from model.voice import Lexicon, Voice
+from tests.conftest import SAMPLE_CORPUS
+from training.__main__ import main
+from training.voice import build_lexicon, general_words, refit_checkpoint
+
+
+def test_the_lexicon_holds_corpus_words_parent_words_and_general_words(sample_quotes):
+    parent = Voice(Lexicon(["forsooth"]))
+    lexicon, info = build_lexicon(sample_quotes, parent)
+    assert "coffee" in lexicon and "forsooth" in lexicon and "because" in lexicon
+    assert info["general_words"] > 10_000 and info["corpus_words"] < info["general_words"]
+
+
+def test_the_general_list_leaves_out_abbreviations():
+    words = set(general_words())
+    assert {"because", "a", "i", "o", "rhythm"} <= words
+    assert not {"cpr", "tht", "nd", "b"} & words
+
+
+def test_refit_saves_lexicon_and_calibration_keeping_the_metadata(tiny_checkpoint, tmp_path, sample_quotes):
+    out = tmp_path / "fitted.pt"
+    voice = refit_checkpoint(tiny_checkpoint, sample_quotes, samples=16, out=out)
+    loaded = load_checkpoint(out)
+    assert loaded.vocab.voice.calibration == voice.calibration is not None
+    assert "coffee" in loaded.vocab.voice.lexicon
+    assert loaded.metadata["val_bpc"] == 4.5  # the rest of the metadata is kept
+    assert read_checkpoint(tiny_checkpoint)["metadata"].get("voice") is None  # --out leaves the source alone
+
+
+def test_calibrate_command_refits_in_place(tiny_checkpoint, capsys):
+    code = main(["calibrate", "--checkpoint", str(tiny_checkpoint), "--corpus", str(SAMPLE_CORPUS),
+                 "--voice-samples", "8"])  # fmt: skip
+    assert code == 0
+    assert "voice: lexicon of" in capsys.readouterr().out
+    assert load_checkpoint(tiny_checkpoint).vocab.voice.calibration is not None

@@ -1,0 +1,121 @@
+"""The voice fitted after training: the lexicon and the end-of-quote calibration, saved in the checkpoint.
+
+    python -m training calibrate --checkpoint runs/pat.pt            # its own corpus, from the metadata
+    python -m training calibrate --checkpoint m.pt --corpus quotes.txt --out m-voice.pt
+
+``train`` and ``finetune`` run this on their best checkpoint before they finish, so a retrained model
+never serves with a stale calibration. The lexicon is the words the model trained on (for ``finetune``:
+the new quotes and the replayed ones), plus the ``GENERAL_WORDS`` most common English words from
+``wordfreq`` when it is installed (without it: the corpus's words alone, and a note says so);
+``calibrate --keep-lexicon`` also keeps the words already in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from model.calibrate import fit_length_calibration, opening_seeds
+from model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from model.generate import Generator
+from model.voice import Lexicon, Voice, letter_runs
+
+GENERAL_WORDS = 30_000
+VOWELS = set("aeiouy")
+
+
+def general_words(count: int = GENERAL_WORDS) -> list[str] | None:
+    """The ``count`` most common English words of ``wordfreq`` that look like words; ``None`` without it.
+
+    Web text's abbreviations and chat spellings (``cpr``, ``tht``, ``nd``) are left out: a word needs a
+    vowel (or ``y``), and a one-letter word must be ``a``, ``i`` or ``o``. An untrained-looking model
+    otherwise strings them together and the lexicon calls that spelled right.
+    """
+    try:
+        from wordfreq import top_n_list
+    except ImportError:
+        return None
+    words = (w for word in top_n_list("en", count) for w in letter_runs(word))
+    return sorted({w for w in words if (len(w) > 1 and VOWELS & set(w)) or w in ("a", "i", "o")})
+
+
+def build_lexicon(train_quotes: Sequence[str], parent: Voice | None = None) -> tuple[Lexicon, dict]:
+    """The corpus's words, the parent's lexicon and the general list; with a note of what went in."""
+    words = [w for quote in train_quotes for w in letter_runs(quote)]
+    corpus_words = len(set(words))
+    if parent is not None and parent.lexicon is not None:
+        words += parent.lexicon.words
+    general = general_words()
+    words += general or []
+    info = {"corpus_words": corpus_words, "general_words": len(general) if general else 0}
+    return Lexicon(words), info
+
+
+def fit_voice(
+    generator: Generator,
+    train_quotes: Sequence[str],
+    parent: Voice | None = None,
+    samples: int = 256,
+    lexicon_quotes: Sequence[str] | None = None,
+    rounds: int = 8,
+    rng_seed: int = 0,
+) -> Voice:
+    """A lexicon from the quotes, then a length calibration fitted with it on (``samples`` 0: none)."""
+    lexicon, info = build_lexicon(train_quotes if lexicon_quotes is None else lexicon_quotes, parent)
+    voice = Voice(lexicon, None, info)
+    if samples and len(train_quotes) >= 2:
+        vocab = generator.vocab.with_voice(voice)
+        usable = [q for q in train_quotes if not vocab.missing(q)]
+        seeds = opening_seeds(usable, samples, rng_seed)
+        started = time.time()
+        lengths = [len(q) for q in usable]
+        fitter = Generator(generator.model, vocab)
+        voice.calibration = fit_length_calibration(fitter, seeds, lengths, rounds=rounds, rng_seed=rng_seed)
+        info.update(samples=samples, rounds=rounds, fit_seconds=round(time.time() - started, 1))
+    return voice
+
+
+def refit_checkpoint(
+    path: str | Path,
+    train_quotes: Sequence[str],
+    parent: Voice | None = None,
+    out: str | Path | None = None,
+    samples: int = 256,
+    say: Callable[[str], None] = lambda message: None,
+    lexicon_quotes: Sequence[str] | None = None,
+) -> Voice:
+    """Fit the voice of the checkpoint at ``path`` and save it there (or at ``out``), atomically.
+
+    Lengths are fitted to ``train_quotes``; the lexicon takes the words of ``lexicon_quotes`` (default:
+    the same quotes), ``parent``'s lexicon, and the general list.
+    """
+    loaded = load_checkpoint(path)
+    voice = fit_voice(Generator(loaded.model, loaded.vocab), train_quotes, parent, samples, lexicon_quotes)
+    metadata = {k: v for k, v in read_checkpoint(path)["metadata"].items() if k != "voice"}
+    save_checkpoint(out or path, loaded.model, loaded.vocab.with_voice(voice), metadata)
+    if not voice.info.get("general_words"):
+        say("note: wordfreq is not installed, so the lexicon holds the corpus's words only")
+    bins = len(voice.calibration.edges) if voice.calibration else 0
+    say(f"voice: lexicon of {len(voice.lexicon or ())} words, length calibration of {bins} bins")
+    return voice
+
+
+def run_calibrate(args: argparse.Namespace) -> None:
+    """``python -m training calibrate``: refit a checkpoint's voice on its corpus's training split."""
+    from training.cli_support import read_corpus, resolve_recorded
+    from training.corpus import split_quotes
+
+    meta = read_checkpoint(args.checkpoint)["metadata"]
+    if args.corpus is None:
+        if "corpus" not in meta:
+            raise ValueError(f"{args.checkpoint}: no corpus recorded in the checkpoint; give --corpus")
+        args.corpus = str(resolve_recorded(meta["corpus"]))
+        args.format = args.format or meta.get("corpus_format")
+        args.speaker = args.speaker or meta.get("corpus_speaker")
+        args.val_fraction = meta.get("val_fraction", args.val_fraction)
+    quotes, _ = read_corpus(args)
+    train, _ = split_quotes(quotes, args.val_fraction)
+    kept = Voice.from_metadata(meta["voice"]) if args.keep_lexicon and meta.get("voice") else None
+    refit_checkpoint(args.checkpoint, train, kept, args.out, args.voice_samples, say=print)
