@@ -105,3 +105,16 @@ def say(args: argparse.Namespace, message: str, is_main: bool = True) -> None:
         print(json.dumps({"event": "info", "message": message}), flush=True)
     else:
         print(message, file=sys.stderr, flush=True)
+
+
+def use_recorded_corpus(args: argparse.Namespace, meta: dict, path: str) -> None:
+    """Without ``--corpus``: the corpus the checkpoint at ``path`` records (``meta``), its format, speaker
+    and validation share, found as ``resolve_recorded`` finds it."""
+    if args.corpus is not None:
+        return
+    if "corpus" not in meta:
+        raise ValueError(f"{path}: no corpus recorded in the checkpoint; give --corpus")
+    args.corpus = str(resolve_recorded(meta["corpus"]))
+    args.format = args.format or meta.get("corpus_format")
+    args.speaker = args.speaker or meta.get("corpus_speaker")
+    args.val_fraction = meta.get("val_fraction", args.val_fraction)

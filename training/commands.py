@@ -14,7 +14,7 @@ from model.device import resolve_device
 from model.network import CharLSTM, ModelConfig
 from model.vocab import Vocab
 from training.batching import encode_quotes
-from training.cli_support import corpus_metadata, read_corpus, resolve_recorded, say, settings_from
+from training.cli_support import corpus_metadata, read_corpus, say, settings_from, use_recorded_corpus
 from training.corpus import corpus_fingerprint, split_quotes
 from training.distributed import setup, teardown
 from training.finetune import finetune_from_args
@@ -86,14 +86,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     path = args.checkpoint or str(DEFAULT_CHECKPOINT)
     loaded = load_checkpoint(path, device=resolve_device(args.device))
     meta = loaded.metadata
-    if args.corpus is None:
-        # The corpus the model was trained on, as recorded in the checkpoint.
-        if "corpus" not in meta:
-            raise ValueError(f"{path}: no corpus recorded in the checkpoint; give --corpus")
-        args.corpus = str(resolve_recorded(meta["corpus"]))
-        args.format = args.format or meta.get("corpus_format")
-        args.speaker = args.speaker or meta.get("corpus_speaker")
-        args.val_fraction = meta.get("val_fraction", args.val_fraction)
+    use_recorded_corpus(args, meta, path)  # by default, the corpus the model was trained on
     quotes, _ = read_corpus(args, loaded.vocab)
     chosen = quotes if args.whole else split_quotes(quotes, args.val_fraction)[1]
     if not chosen:

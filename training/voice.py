@@ -104,17 +104,11 @@ def refit_checkpoint(
 
 def run_calibrate(args: argparse.Namespace) -> None:
     """``python -m training calibrate``: refit a checkpoint's voice on its corpus's training split."""
-    from training.cli_support import read_corpus, resolve_recorded
+    from training.cli_support import read_corpus, use_recorded_corpus
     from training.corpus import split_quotes
 
     meta = read_checkpoint(args.checkpoint)["metadata"]
-    if args.corpus is None:
-        if "corpus" not in meta:
-            raise ValueError(f"{args.checkpoint}: no corpus recorded in the checkpoint; give --corpus")
-        args.corpus = str(resolve_recorded(meta["corpus"]))
-        args.format = args.format or meta.get("corpus_format")
-        args.speaker = args.speaker or meta.get("corpus_speaker")
-        args.val_fraction = meta.get("val_fraction", args.val_fraction)
+    use_recorded_corpus(args, meta, args.checkpoint)
     quotes, _ = read_corpus(args)
     train, _ = split_quotes(quotes, args.val_fraction)
     kept = Voice.from_metadata(meta["voice"]) if args.keep_lexicon and meta.get("voice") else None

@@ -166,22 +166,27 @@ class Models(commands.Cog):
     @app_commands.describe(quote_id="The quote's id from retrain preview, e.g. a12 or f7")
     async def retrain_exclude(self, ctx: commands.Context, quote_id: str) -> None:
         """Leave one quote out of this server's retrains: its id from `retrain preview` (a12, f7)."""
-        assert ctx.guild is not None
-        kind, item_id = parse_quote_ref(quote_id)
-        changed = await TrainingExclusions(self.bot.store).exclude(ctx.guild.id, kind, item_id)
-        ref = quote_id.strip().lstrip("#").lower()
-        await reply(ctx, f"`{ref}` is left out of retrains." if changed else f"`{ref}` was already left out.")
+        await self._exclusion(ctx, quote_id, exclude=True)
 
     @retrain.command(name="include", description="Put an excluded quote back into retrains")
     @manager()
     @app_commands.describe(quote_id="The quote's id from retrain preview, e.g. a12 or f7")
     async def retrain_include(self, ctx: commands.Context, quote_id: str) -> None:
         """Put a quote left out with `retrain exclude` back into this server's retrains."""
+        await self._exclusion(ctx, quote_id, exclude=False)
+
+    async def _exclusion(self, ctx: commands.Context, quote_id: str, *, exclude: bool) -> None:
         assert ctx.guild is not None
         kind, item_id = parse_quote_ref(quote_id)
-        changed = await TrainingExclusions(self.bot.store).include(ctx.guild.id, kind, item_id)
+        exclusions = TrainingExclusions(self.bot.store)
+        change = exclusions.exclude if exclude else exclusions.include
+        changed = await change(ctx.guild.id, kind, item_id)
         ref = quote_id.strip().lstrip("#").lower()
-        await reply(ctx, f"`{ref}` is back in retrains." if changed else f"`{ref}` was not left out.")
+        if exclude:
+            text = f"`{ref}` is left out of retrains." if changed else f"`{ref}` was already left out."
+        else:
+            text = f"`{ref}` is back in retrains." if changed else f"`{ref}` was not left out."
+        await reply(ctx, text)
 
     @commands.hybrid_command(name="model", description="This server's model: version, origin, scores")
     @commands.guild_only()
