@@ -1,7 +1,7 @@
 """Command line for training.
 
     python -m training train --corpus data/sample_quotes.txt --minutes 5 --out runs/pat.pt
-    python -m training train --corpus ../shared/data/tinyshakespeare.txt --format play \\
+    python -m training train --corpus path/to/tinyshakespeare.txt --format play \\
         --hidden 512 --layers 2 --minutes 50 --out data/models/default.pt
     python -m training evaluate --checkpoint runs/pat.pt --corpus data/sample_quotes.txt
     python -m training finetune --from data/models/default.pt --corpus guild.jsonl --out runs/guild.pt

@@ -21,7 +21,7 @@ SOURCE_ROOT = DATA_DIR.parent
 
 def repo_relative(path: str | Path) -> str:
     """How a checkpoint names a corpus, so the name travels: ``data/...`` for a bundled file (found in
-    any install), relative to the source root for a file beside it (``../shared/data/x.txt`` from a
+    any install), relative to the source root for a file beside it (``../corpora/x.txt`` from a
     clone), else the absolute path (a wheel's source root is ``site-packages``, no place for a corpus)."""
     if is_database_url(path):
         return shown(str(path))  # a database URL as it is, less any password

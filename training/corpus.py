@@ -1,6 +1,6 @@
 """Reading a list of quotes from a file, normalising it, and splitting it into train and validation.
 
-    quotes = load_quotes("../shared/data/tinyshakespeare.txt", "play", speaker="ROMEO")
+    quotes = load_quotes("path/to/tinyshakespeare.txt", "play", speaker="ROMEO")
     train, val = split_quotes(quotes, val_fraction=0.1)
 
 Formats (``format=None`` guesses from the file): ``lines`` (one quote a line), ``blocks`` (quotes
