@@ -137,11 +137,9 @@ class QuoteBotMixin:
             _log.warning("closing with %d quotes still in flight", self.service.in_flight)
         if self.host is not None:  # what is still queued gets what is left, then "shutting down"
             await self.host.close(max(0.0, deadline - loop.time()))
-        # The gateway goes before the store: an event that still arrives (a reaction, a button) finds the
-        # store open, and none arrives after it is closed.
-        await super().close()  # type: ignore[misc]
         if self.store is not None:
             await self.store.close()  # aiosqlite's thread would otherwise keep the process alive
+        await super().close()  # type: ignore[misc]
         if self.health is not None:
             await self.health.stop()
 
