@@ -88,7 +88,9 @@ def fit_length_calibration(
     best: tuple[float, np.ndarray] = (math.inf, bias)
     for round_ in range(rounds):
         calibration = LengthCalibration(edges, tuple(float(b) for b in bias))
-        vocab = generator.vocab.with_voice(Voice(base.lexicon, calibration, base.info))
+        vocab = generator.vocab.with_voice(
+            Voice(base.lexicon, calibration, base.info, base.phrasing, base.copy_guard, base.quote_ends)
+        )
         decoder = SamplingDecoder(vocab, config or SamplingConfig(), rng_seed + round_)
         done = Generator(generator.model, vocab).complete(list(seeds), cap, decoder)
         lengths = [len(d.text) for d in done]

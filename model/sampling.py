@@ -38,6 +38,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from model.copy_guard import block_copies
+from model.phrasing import fuse_phrasing
 from model.processors import (
     RepeatTracker,
     block_ngrams,
@@ -74,6 +76,9 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "lexicon": (0, 1, "0 (off) or 1 (on)"),
     "length_calibration": (0.0, 2.0, "a number from 0 (off) to 2 (1 = as fitted)"),
     "min_len": (0, 10_000, "an integer from 0 (off) to 10000"),
+    "phrasing": (0.0, 3.0, "a number from 0 (off) to 3"),
+    "no_copy": (0, 1, "0 (off) or 1 (on)"),
+    "ending": (0, 1, "0 (off) or 1 (on)"),
 }
 _OPEN_LOW = {"top_p"}  # 0 itself is refused
 _OPEN_HIGH = {"min_p"}  # 1 itself is refused
@@ -99,6 +104,9 @@ FIELD_HELP = {
     "lexicon": "1: a word may only be written and ended as a word of the model's lexicon (0 = off)",
     "length_calibration": "scale of the model's fitted end-of-quote correction (1 = as fitted, 0 = off)",
     "min_len": "no end-of-quote before the quote has this many characters (0 = off)",
+    "phrasing": "weight of the model's word model of the character's quotes on each next letter (0 = off)",
+    "no_copy": "1: do not copy 24 characters of the model's training quotes verbatim (0 = off)",
+    "ending": "1: end a quote only after a character the model's training quotes end with (0 = off)",
 }
 
 
@@ -134,6 +142,9 @@ class SamplingConfig:
     lexicon: int = 1
     length_calibration: float = 1.0
     min_len: int = 0
+    phrasing: float = 1.0
+    no_copy: int = 1
+    ending: int = 1
 
     def __post_init__(self) -> None:
         for name, (low, high, allowed) in _RANGES.items():
@@ -283,6 +294,13 @@ class SamplingDecoder:
             x = dry_penalty(x, runs, multiplier, column("dry_base"), column("dry_allowed_length"))
             x = block_ngrams(x, runs, column("no_repeat_ngram", torch.long))
         x = self._lexicon(x, histories, configs)
+        voice = self.vocab.voice
+        if voice is not None and voice.phrasing is not None:
+            x = fuse_phrasing(x, voice, histories, self.vocab.chars, [c.phrasing for c in configs])
+        if voice is not None and voice.copy_guard is not None:
+            x = block_copies(
+                x, voice.copy_guard, histories, self.vocab.chars, [bool(c.no_copy) for c in configs]
+            )
         if any(c.top_k for c in configs):
             x = top_k_filter(x, column("top_k", torch.long))
         if any(c.top_p < 1 for c in configs):
@@ -297,14 +315,17 @@ class SamplingDecoder:
     def _length_bias(
         self, raw: Tensor, histories: Sequence[list[int]], configs: list[SamplingConfig]
     ) -> Tensor:
-        """Step 0: the fitted end-of-quote bias for each row's length so far, and ``min_len``."""
+        """Step 0: the fitted end-of-quote bias for each row's length so far, ``min_len``, the ending."""
         calibration = self.vocab.voice.calibration if self.vocab.voice is not None else None
+        ends = self.vocab.voice.quote_ends if self.vocab.voice is not None else ""
         use = calibration is not None and any(c.length_calibration for c in configs)
-        if not use and not any(c.min_len for c in configs):
+        if not use and not any(c.min_len for c in configs) and not ends:
             return raw
         bias = torch.zeros(len(configs))
+        offset = len(self.vocab) - len(self.vocab.chars)
         for i, (history, c) in enumerate(zip(histories, configs, strict=True)):
-            if len(history) < c.min_len:
+            last = self.vocab.chars[history[-1] - offset] if history and history[-1] >= offset else ""
+            if len(history) < c.min_len or (ends and c.ending and (not last or last not in ends)):
                 bias[i] = float("-inf")
             elif use and c.length_calibration:
                 bias[i] = c.length_calibration * calibration.at(len(history))  # type: ignore[union-attr]

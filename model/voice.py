@@ -20,12 +20,18 @@ A word here is a run of letters (``str.isalpha``): ``don't`` is ``don`` + ``t``,
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from model.vocab import EOS_ID, SPECIAL_TOKENS
+
+if TYPE_CHECKING:
+    from model.copy_guard import CopyGuard
+    from model.phrasing import Phrasing
 
 _TOP = "\U0010ffff"  # sorts after every character: prefix + _TOP bounds the words starting with prefix
 _CACHE_LIMIT = 200_000
@@ -110,6 +116,9 @@ class Voice:
     lexicon: Lexicon | None = None
     calibration: LengthCalibration | None = None
     info: dict = field(default_factory=dict)  # how it was fitted: plain values, shown by ``model info``
+    phrasing: Phrasing | None = None  # the corpus's word model over ``lexicon`` (``model.phrasing``)
+    copy_guard: CopyGuard | None = None  # the training quotes' windows a quote may not copy
+    quote_ends: str = ""  # the characters the training quotes end with: a quote ends only after one
     _masks: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
     _tables: tuple | None = field(default=None, repr=False)
 
@@ -121,6 +130,12 @@ class Voice:
         if self.calibration is not None:
             out["eos_edges"] = list(self.calibration.edges)
             out["eos_bias"] = [float(b) for b in self.calibration.bias]
+        if self.phrasing is not None:
+            out["phrasing"] = self.phrasing.to_metadata()
+        if self.copy_guard is not None:
+            out["copy_guard"] = self.copy_guard.to_metadata()
+        if self.quote_ends:
+            out["quote_ends"] = self.quote_ends
         return out
 
     @classmethod
@@ -131,7 +146,15 @@ class Voice:
         if stored.get("eos_edges"):
             edges = tuple(int(e) for e in stored["eos_edges"])
             calibration = LengthCalibration(edges, tuple(float(b) for b in stored["eos_bias"]))
-        return cls(lexicon, calibration, dict(stored.get("info", {})))
+        from model.copy_guard import CopyGuard
+        from model.phrasing import Phrasing  # phrasing builds on this module
+
+        phrasing = None
+        if stored.get("phrasing") is not None and lexicon is not None:
+            phrasing = Phrasing.from_metadata(stored["phrasing"], lexicon)
+        guard = CopyGuard.from_metadata(stored["copy_guard"]) if stored.get("copy_guard") else None
+        info = dict(stored.get("info", {}))
+        return cls(lexicon, calibration, info, phrasing, guard, str(stored.get("quote_ends", "")))
 
     def _vocab_tables(self, chars: Sequence[str]) -> tuple[np.ndarray, dict[str, list[int]]]:
         """Ids that end a word (every non-letter, end-of-quote included) and each letter's ids (2 cases)."""
@@ -169,6 +192,15 @@ class Voice:
             self._masks.clear()
         self._masks[prefix] = mask
         return mask
+
+
+def quote_endings(quotes: Sequence[str], share: float = 0.02, cover: float = 0.8) -> str:
+    """The last characters of at least ``share`` of ``quotes`` each, if together they end ``cover`` of
+    them (a character whose quotes end anyhow gets no ending rule: ``""``)."""
+    ends = Counter(q[-1] for q in quotes if q)
+    total = sum(ends.values())
+    kept = sorted(c for c, n in ends.items() if n >= max(2, share * total))
+    return "".join(kept) if total and sum(ends[c] for c in kept) >= cover * total else ""
 
 
 def word_in_progress(history: Sequence[int], chars: Sequence[str]) -> str:

@@ -19,10 +19,13 @@ from pathlib import Path
 
 from model.calibrate import fit_length_calibration, opening_seeds
 from model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from model.copy_guard import CopyGuard
 from model.generate import Generator
-from model.voice import Lexicon, Voice, letter_runs
+from model.phrasing import Phrasing
+from model.voice import Lexicon, Voice, letter_runs, quote_endings
 
 GENERAL_WORDS = 30_000
+PRUNE_ABOVE_WORDS = 100_000  # tiny Shakespeare's 200,000 words would add 4 MB of single n-grams
 VOWELS = set("aeiouy")
 
 
@@ -53,6 +56,12 @@ def build_lexicon(train_quotes: Sequence[str], parent: Voice | None = None) -> t
     return Lexicon(words), info
 
 
+def build_phrasing(train_quotes: Sequence[str], lexicon: Lexicon) -> Phrasing:
+    """The word model of the character's own quotes (a large corpus keeps n-grams seen twice or more)."""
+    words = sum(len(letter_runs(quote)) for quote in train_quotes)
+    return Phrasing.fit(train_quotes, lexicon, min_count=2 if words > PRUNE_ABOVE_WORDS else 1)
+
+
 def fit_voice(
     generator: Generator,
     train_quotes: Sequence[str],
@@ -64,7 +73,9 @@ def fit_voice(
 ) -> Voice:
     """A lexicon from the quotes, then a length calibration fitted with it on (``samples`` 0: none)."""
     lexicon, info = build_lexicon(train_quotes if lexicon_quotes is None else lexicon_quotes, parent)
-    voice = Voice(lexicon, None, info)
+    phrasing = build_phrasing(train_quotes, lexicon)
+    info.update(phrasing_bigrams=len(phrasing.bigram), phrasing_trigrams=len(phrasing.trigram))
+    voice = Voice(lexicon, None, info, phrasing, CopyGuard.fit(train_quotes), quote_endings(train_quotes))
     if samples and len(train_quotes) >= 2:
         vocab = generator.vocab.with_voice(voice)
         usable = [q for q in train_quotes if not vocab.missing(q)]

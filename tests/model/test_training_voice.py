@@ -26,6 +26,12 @@ def test_refit_saves_lexicon_and_calibration_keeping_the_metadata(tiny_checkpoin
     loaded = load_checkpoint(out)
     assert loaded.vocab.voice.calibration == voice.calibration is not None
     assert "coffee" in loaded.vocab.voice.lexicon
+    phrasing, guard = loaded.vocab.voice.phrasing, loaded.vocab.voice.copy_guard
+    assert phrasing is not None and phrasing.unigram[phrasing.word_id("coffee")] > 0
+    assert (
+        guard is not None
+        and guard.allowed(loaded.vocab.encode(sample_quotes[0][:23]), loaded.vocab.chars) is not None
+    )
     assert loaded.metadata["val_bpc"] == 4.5  # the rest of the metadata is kept
     assert read_checkpoint(tiny_checkpoint)["metadata"].get("voice") is None  # --out leaves the source alone
 

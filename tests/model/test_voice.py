@@ -6,7 +6,7 @@ from model.checkpoint import load_checkpoint, save_checkpoint
 from model.generate import STOP_END, Generator
 from model.sampling import SamplingConfig, SamplingDecoder
 from model.vocab import EOS_ID, Vocab
-from model.voice import LengthCalibration, Lexicon, Voice, letter_runs, word_in_progress
+from model.voice import LengthCalibration, Lexicon, Voice, letter_runs, quote_endings, word_in_progress
 
 WORDS = ["the", "then", "they", "cat", "Pat", "don't"]
 
@@ -114,3 +114,19 @@ def test_a_checkpoint_carries_its_voice(tmp_path, tiny_model, sample_vocab):
     assert loaded.vocab.voice.info == {"fitted": "test"}
     plain = load_checkpoint(save_checkpoint(tmp_path / "p.pt", tiny_model, sample_vocab))
     assert plain.vocab.voice is None
+
+
+def test_quote_endings_are_the_characters_most_quotes_end_with():
+    quotes = ["Hey." for _ in range(40)] + ["What?" for _ in range(8)] + ["Oh!", "so,"]
+    assert quote_endings(quotes) == ".?"  # "!" and "," end one quote each
+    assert quote_endings([f"word {c}" for c in "abcdefghij"]) == ""  # no few characters end most of them
+
+
+def test_with_the_ending_rule_a_quote_ends_only_after_a_quote_ending(tiny_model, sample_vocab):
+    vocab = sample_vocab.with_voice(Voice(quote_ends=".?"))
+    generator = Generator(tiny_model, vocab)  # untrained: it ends its quotes anywhere
+    done = generator.complete([""] * 32, 200, SamplingDecoder(vocab, SamplingConfig(), 9))
+    ended = [d.text for d in done if d.stopped == STOP_END]
+    assert ended and all(text[-1:] in (".", "?") for text in ended)
+    free = generator.complete([""] * 32, 200, SamplingDecoder(vocab, SamplingConfig(ending=0), 9))
+    assert any(d.stopped == STOP_END and d.text[-1:] not in (".", "?") for d in free)

@@ -1,0 +1,119 @@
+"""The no-copy rule: a quote does not repeat ``WINDOW`` characters of the character's own quotes verbatim.
+
+    guard = CopyGuard.fit(train_quotes)                          # hashes of every 24-character window
+    allowed = guard.allowed(history, chars)                      # bool per vocabulary id, or None
+
+Fusing the corpus's word model into sampling (``model.phrasing``) makes quotes sound like the character,
+and also pulls them along the character's own sentences; a bot that recites its corpus is a Markov bot.
+So a character that would complete a window of ``WINDOW`` characters found in a training quote is
+forbidden: the quote must leave the original sentence before it has copied that much. Where nothing
+else may follow (inside a word with one way to go on, the lexicon allows one letter) the copy goes on
+to the word's end; ``WINDOW`` is 24 so that even then a quote rarely shares 30 characters (the voice
+benchmark's measure) with a training quote.
+
+The windows are stored as sorted 32-bit hashes (a polynomial over code points, mixed, cut to its top
+half), 4 bytes per training character; a false match (about one lookup in 4 billion per stored window)
+only forbids one character. The check is one hash of the row's last ``WINDOW - 1`` characters and a
+``searchsorted`` of every candidate character.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from model.vocab import SPECIAL_TOKENS
+
+WINDOW = 24
+_BASE = 0x100000001B3  # FNV's 64-bit prime: any odd multiplier mixes well enough here
+_MASK = (1 << 64) - 1
+_SEPARATOR = "\x00"  # between quotes: no window a sampler can write crosses it
+
+
+def _keys(hashes: np.ndarray) -> np.ndarray:
+    """32-bit keys of 64-bit window hashes: mixed first (splitmix64's finaliser), so that the last
+    character, which only touches the low bits of the polynomial, moves the key too."""
+    z = hashes.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return ((z ^ (z >> np.uint64(31))) >> np.uint64(32)).astype(np.uint32)
+
+
+class CopyGuard:
+    """Sorted hashes of the training quotes' ``window``-character windows."""
+
+    def __init__(self, hashes: np.ndarray, window: int = WINDOW):
+        self.hashes = np.unique(np.asarray(hashes).astype(np.uint32))
+        self.window = window
+        self._codes: tuple[Sequence[str], np.ndarray] | None = None
+
+    @classmethod
+    def fit(cls, quotes: Iterable[str], window: int = WINDOW) -> CopyGuard:
+        codes = np.array([ord(c) for c in _SEPARATOR.join(quotes)], dtype=np.uint64)
+        if len(codes) < window:
+            return cls(np.zeros(0, dtype=np.uint32), window)
+        count = len(codes) - window + 1
+        hashes = np.zeros(count, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for i in range(window):  # uint64 arithmetic wraps: the hash is modulo 2**64
+                hashes = hashes * np.uint64(_BASE) + codes[i : i + count]
+        return cls(_keys(hashes), window)
+
+    def to_metadata(self) -> dict:
+        return {"window": self.window, "hashes": torch.from_numpy(self.hashes.view(np.int32).copy())}
+
+    @classmethod
+    def from_metadata(cls, stored: dict) -> CopyGuard:
+        return cls(np.asarray(stored["hashes"]).view(np.uint32), int(stored["window"]))
+
+    def _char_codes(self, chars: Sequence[str]) -> np.ndarray:
+        if self._codes is None or self._codes[0] is not chars:
+            offset = len(SPECIAL_TOKENS)
+            codes = np.zeros(offset + len(chars), dtype=np.uint64)
+            codes[offset:] = [ord(c) for c in chars]
+            self._codes = (chars, codes)
+        return self._codes[1]
+
+    def allowed(self, history: Sequence[int], chars: Sequence[str]) -> np.ndarray | None:
+        """Per vocabulary id: may it come next without copying a window? ``None``: every id may."""
+        need = self.window - 1
+        tail = history[-need:] if need else []
+        offset = len(SPECIAL_TOKENS)
+        if len(tail) < need or not len(self.hashes) or any(t < offset for t in tail):
+            return None
+        h = 0
+        for token in tail:
+            h = (h * _BASE + ord(chars[token - offset])) & _MASK
+        with np.errstate(over="ignore"):
+            candidates = np.uint64(h * _BASE & _MASK) + self._char_codes(chars)
+        keys = _keys(candidates)
+        found = np.searchsorted(self.hashes, keys)
+        hit = self.hashes[np.minimum(found, len(self.hashes) - 1)] == keys
+        if not hit[offset:].any():
+            return None
+        hit[:offset] = False  # end-of-quote never copies
+        return ~hit
+
+
+def block_copies(
+    x: torch.Tensor,
+    guard: CopyGuard,
+    histories: Sequence[list[int]],
+    chars: Sequence[str],
+    on: Sequence[bool],
+) -> torch.Tensor:
+    """Forbid (-inf) each row's ids that would copy a window; a row it would empty keeps its choices."""
+    out = x
+    for i, (history, use) in enumerate(zip(histories, on, strict=True)):
+        allowed = guard.allowed(history, chars) if use else None
+        if allowed is None:
+            continue
+        row = x[i].masked_fill(torch.from_numpy(~allowed), float("-inf"))
+        if torch.isfinite(row).any():
+            if out is x:
+                out = x.clone()
+            out[i] = row
+    return out

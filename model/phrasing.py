@@ -1,0 +1,301 @@
+"""The character's phrasing: a word trigram model of the training quotes, fused into character sampling.
+
+    phrasing = Phrasing.fit(train_quotes, lexicon)             # counts over the lexicon's word ids
+    letters, end = phrasing.next_letters(("<s>", "i"), "th")   # log q of each next letter, of ending here
+
+A character model alone strings real words into sentences without sense: it has not read enough of the
+character to know what they talk about and how they put it. A word model of the same quotes knows that
+(it is what a Markov bot is), but can only recombine the quotes. Sampling uses both (shallow fusion):
+each next character's logit gets ``weight * log q``, where q is the word model's probability that the
+word in progress goes on with that letter, or ends there, given the two words before it. Between words
+it only chooses among letters (whether a word comes next, or punctuation, stays the character model's
+call). The word model is interpolated Witten-Bell (trigram -> bigram -> unigram); its unigram level
+gives every lexicon word a small share (``PRIOR``), so words the quotes never used stay possible.
+
+Words are the lexicon's (``model.voice``): runs of letters, lower-cased; their ids are their positions in
+the sorted lexicon, so the words starting with a prefix are one range of ids, and a context's followers
+are summed over that range with one ``searchsorted``. A sentence end (``.``, ``!``, ``?``, a new line)
+starts the context afresh, as does the quote's start.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from model.vocab import SPECIAL_TOKENS
+from model.voice import MAX_WORD, Lexicon, Voice, word_in_progress
+
+START = -1  # the context id of "no word yet in this sentence"
+UNKNOWN = -2  # a context word the lexicon lacks: no trigram or bigram continues it
+SENTENCE_ENDS = frozenset(".!?\n")
+PRIOR = 0.1  # pseudo-count of every lexicon word at the unigram level
+_TOP = "\U0010ffff"
+_CACHE_LIMIT = 200_000
+_CONTEXT_CHARS = 80  # how far back the two context words are looked for
+
+
+def _tokens(text: str) -> Iterable[str | None]:
+    """Lower-cased runs of letters, and ``None`` at each sentence end."""
+    word: list[str] = []
+    for char in text:
+        if char.isalpha():
+            word.append(char.lower())
+            continue
+        if word:
+            yield "".join(word)
+            word = []
+        if char in SENTENCE_ENDS:
+            yield None
+    if word:
+        yield "".join(word)
+
+
+class _Followers:
+    """One context's following words: sorted ids and cumulative counts, for range sums."""
+
+    __slots__ = ("cum", "ids", "total", "types")
+
+    def __init__(self, counts: dict[int, int]):
+        self.ids = np.array(sorted(counts), dtype=np.int64)
+        self.cum = np.concatenate([[0.0], np.cumsum([counts[i] for i in self.ids], dtype=np.float64)])
+        self.total = float(self.cum[-1])
+        self.types = float(len(self.ids))
+
+    def mass(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Counts of the followers with ids in each ``[lo, hi)``."""
+        return self.cum[np.searchsorted(self.ids, hi)] - self.cum[np.searchsorted(self.ids, lo)]
+
+
+class Phrasing:
+    """Interpolated word trigram counts over a lexicon, answering per-letter probabilities."""
+
+    def __init__(
+        self,
+        lexicon: Lexicon,
+        unigram: np.ndarray,
+        bigram: np.ndarray,
+        trigram: np.ndarray,
+    ):
+        self.lexicon = lexicon
+        self.unigram = np.asarray(unigram, dtype=np.int64)
+        self.bigram = np.asarray(bigram, dtype=np.int64).reshape(-1, 3)
+        self.trigram = np.asarray(trigram, dtype=np.int64).reshape(-1, 4)
+        if len(self.unigram) != len(lexicon):
+            raise ValueError("a phrasing's unigram counts must have one entry per lexicon word")
+        p1 = self.unigram + PRIOR
+        self._cum1 = np.concatenate([[0.0], np.cumsum(p1 / p1.sum())])
+        self._level2 = self._group(self.bigram[:, :1], self.bigram[:, 1], self.bigram[:, 2])
+        self._level3 = self._group(self.trigram[:, :2], self.trigram[:, 2], self.trigram[:, 3])
+        self._cache: dict[tuple[int, int, str], tuple[dict[str, float], float] | None] = {}
+        self._biases: dict[tuple[int, int, str], tuple[torch.Tensor, torch.Tensor] | None] = {}
+        self._biases_for: np.ndarray | None = None  # the vocabulary table the biases were built for
+
+    @staticmethod
+    def _group(contexts: np.ndarray, words: np.ndarray, counts: np.ndarray) -> dict[tuple, _Followers]:
+        grouped: dict[tuple, dict[int, int]] = {}
+        for context, word, count in zip(
+            map(tuple, contexts.tolist()), words.tolist(), counts.tolist(), strict=True
+        ):
+            grouped.setdefault(context, {})[word] = count
+        return {context: _Followers(followers) for context, followers in grouped.items()}
+
+    @classmethod
+    def fit(cls, quotes: Iterable[str], lexicon: Lexicon, min_count: int = 1) -> Phrasing:
+        """Count the quotes' words in context; n-grams seen fewer than ``min_count`` times are dropped."""
+        index = {word: i for i, word in enumerate(lexicon.words)}
+        uni: Counter[int] = Counter()
+        bi: Counter[tuple[int, int]] = Counter()
+        tri: Counter[tuple[int, int, int]] = Counter()
+        for quote in quotes:
+            u = v = START
+            for token in _tokens(quote):
+                if token is None:
+                    u = v = START
+                    continue
+                w = index.get(token, UNKNOWN)
+                if w != UNKNOWN:
+                    uni[w] += 1
+                    bi[v, w] += 1
+                    tri[u, v, w] += 1
+                u, v = v, w
+        unigram = np.zeros(len(lexicon), dtype=np.int64)
+        for word, count in uni.items():
+            unigram[word] = count
+        bigram = [(*key, n) for key, n in sorted(bi.items()) if n >= min_count and key[0] != UNKNOWN]
+        trigram = [(*key, n) for key, n in sorted(tri.items()) if n >= min_count and UNKNOWN not in key[:2]]
+        return cls(lexicon, unigram, np.array(bigram).reshape(-1, 3), np.array(trigram).reshape(-1, 4))
+
+    def to_metadata(self) -> dict:
+        """Tensors for the checkpoint (``torch.load(weights_only=True)`` reads them)."""
+        return {
+            "unigram": torch.from_numpy(self.unigram.astype(np.int32)),
+            "bigram": torch.from_numpy(self.bigram.astype(np.int32)),
+            "trigram": torch.from_numpy(self.trigram.astype(np.int32)),
+        }
+
+    @classmethod
+    def from_metadata(cls, stored: dict, lexicon: Lexicon) -> Phrasing:
+        return cls(
+            lexicon,
+            np.asarray(stored["unigram"]),
+            np.asarray(stored["bigram"]),
+            np.asarray(stored["trigram"]),
+        )
+
+    def word_id(self, word: str | None) -> int:
+        """The context id of ``word`` (``None``: the sentence's start)."""
+        if word is None:
+            return START
+        words = self.lexicon.words
+        i = bisect_left(words, word)
+        return i if i < len(words) and words[i] == word else UNKNOWN
+
+    def _mass(self, u: int, v: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """P(next word's id in [lo, hi) | u, v), interpolated Witten-Bell."""
+        mass = self._cum1[hi] - self._cum1[lo]
+        for level, key in ((self._level2, (v,)), (self._level3, (u, v))):
+            followers = level.get(key)
+            if followers is not None:
+                mass = (followers.mass(lo, hi) + followers.types * mass) / (followers.total + followers.types)
+        return mass
+
+    def next_letters(self, context: tuple[int, int], prefix: str) -> tuple[dict[str, float], float] | None:
+        """(log q of each letter that may follow ``prefix``, log q of ending the word here), or ``None``.
+
+        ``prefix`` is lower-case; q is conditioned on the next word starting with ``prefix``.
+        """
+        key = (*context, prefix)
+        if key in self._cache:
+            return self._cache[key]
+        result = None
+        found = self.lexicon.follow(prefix) if len(prefix) <= MAX_WORD else None
+        if found is not None:
+            letters, whole = found
+            words = self.lexicon.words
+            starts = [bisect_left(words, prefix + letter) for letter in letters]
+            ends = [
+                bisect_left(words, prefix + letter + _TOP, lo)
+                for letter, lo in zip(letters, starts, strict=True)
+            ]
+            lo = np.array([*starts, bisect_left(words, prefix)], dtype=np.int64)
+            hi = np.array([*ends, lo[-1] + (1 if whole else 0)], dtype=np.int64)
+            mass = self._mass(*context, lo, hi)
+            total = mass.sum()
+            if total > 0:
+                with np.errstate(divide="ignore"):
+                    logs = np.log(mass / total)
+                result = (
+                    {letter: float(x) for letter, x in zip(letters, logs[:-1], strict=True)},
+                    float(logs[-1]),
+                )
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = result
+        return result
+
+    def bias(
+        self, context: tuple[int, int], prefix: str, enders: np.ndarray, ids_of: dict[str, list[int]]
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(log q per vocabulary id, which ids are letters) for ``next_letters``; ``None``: no say.
+
+        ``enders`` and ``ids_of`` are the vocabulary's tables (``Voice._vocab_tables``): the ids that end
+        a word, and each lower-case letter's ids.
+        """
+        if self._biases_for is not enders:
+            self._biases, self._biases_for = {}, enders
+        key = (*context, prefix)
+        if key in self._biases:
+            return self._biases[key]
+        found = self.next_letters(context, prefix)
+        result = None
+        if found is not None:
+            letter_ids = [i for ids in ids_of.values() for i in ids]
+            bias = np.zeros(len(enders), dtype=np.float32)
+            bias[letter_ids] = -np.inf
+            if prefix:
+                bias[enders] = found[1]
+            for letter, log_q in found[0].items():
+                bias[ids_of.get(letter, [])] = log_q
+            letters = np.zeros(len(enders), dtype=bool)
+            letters[letter_ids] = True
+            result = (torch.from_numpy(bias), torch.from_numpy(letters))
+        if len(self._biases) >= _CACHE_LIMIT:
+            self._biases.clear()
+        self._biases[key] = result
+        return result
+
+    def context_of(self, history: Sequence[int], chars: Sequence[str], prefix_len: int) -> tuple[int, int]:
+        """The ids of the two words before the word in progress (``START`` past a sentence's start)."""
+        offset = len(SPECIAL_TOKENS)
+        text = []
+        for token in reversed(
+            history[max(0, len(history) - prefix_len - _CONTEXT_CHARS) : len(history) - prefix_len]
+        ):
+            if token < offset:
+                break
+            text.append(chars[token - offset])
+        words: list[str | None] = []
+        for token in reversed(list(_tokens("".join(reversed(text))))):
+            words.append(token)
+            if token is None or len(words) == 2:
+                break
+        ids = []
+        for word in words:
+            if word is None:
+                break
+            ids.append(self.word_id(word))
+        while len(ids) < 2:
+            ids.append(START)
+        return ids[1], ids[0]
+
+
+@lru_cache(maxsize=16)
+def _upper_ids(chars: tuple[str, ...]) -> torch.Tensor:
+    offset = len(SPECIAL_TOKENS)
+    return torch.tensor([False] * offset + [c.isupper() for c in chars])
+
+
+def fuse_phrasing(
+    x: torch.Tensor,
+    voice: Voice,
+    histories: Sequence[list[int]],
+    chars: Sequence[str],
+    weights: Sequence[float],
+) -> torch.Tensor:
+    """Each row's logits [batch, vocab] plus ``weight * log q`` of ``voice.phrasing`` (weight 0: as is).
+
+    In a word, each letter's ids (both cases) get that letter's log q and every id that ends a word
+    gets the log q of ending; letters no lexicon word continues with get -inf, and so do capitals after
+    a small letter. Between words only the letters move, shifted so that their total share stays what
+    the character model gave them.
+    """
+    phrasing = voice.phrasing
+    if phrasing is None or not any(weights):
+        return x
+    enders, ids_of = voice._vocab_tables(chars)
+    out = x.clone()
+    for i, (history, weight) in enumerate(zip(histories, weights, strict=True)):
+        if not weight:
+            continue
+        prefix = word_in_progress(history, chars)
+        found = phrasing.bias(phrasing.context_of(history, chars, len(prefix)), prefix, enders, ids_of)
+        if found is None:
+            continue
+        bias, letters = found
+        moved = x[i] + weight * bias
+        if prefix and chars[history[-1] - len(SPECIAL_TOKENS)].islower():  # no "printeR" mid-word
+            moved = moved.masked_fill(_upper_ids(tuple(chars)), float("-inf"))
+        if prefix:
+            if torch.isfinite(moved).any():
+                out[i] = moved
+            continue
+        before, after = torch.logsumexp(x[i, letters], 0), torch.logsumexp(moved[letters], 0)
+        if torch.isfinite(before) and torch.isfinite(after):
+            out[i, letters] = moved[letters] + (before - after)
+    return out
