@@ -42,6 +42,7 @@ from benchmarks.voice_metrics import (  # noqa: E402
     measure,
     misspelled_words,
 )
+from model.best_of import complete_best_of  # noqa: E402
 from model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 from model.generate import Generator  # noqa: E402
 from model.sampling import SamplingConfig, SamplingDecoder, derive_seed  # noqa: E402
@@ -79,10 +80,19 @@ def markov_quotes(train: Sequence[str], seeds: Sequence[str], k: int, rng_seed: 
 
 
 def our_quotes(
-    generator: Generator, seeds: Sequence[str], k: int, config: SamplingConfig, cap: int, rng_seed: int
+    generator: Generator,
+    seeds: Sequence[str],
+    k: int,
+    config: SamplingConfig,
+    cap: int,
+    rng_seed: int,
+    best_of: int = 1,
 ) -> tuple[list[str], list[bool]]:
     """K quotes per seed (seed-major) with ``config``; and whether each looped (training/loops.py)."""
     rows = [seed for seed in seeds for _ in range(k)]
+    if best_of > 1:  # each quote the best of ``best_of`` candidates (model/best_of.py)
+        picks = [p.best for p in complete_best_of(generator, rows, best_of, config, rng_seed, cap)]
+        return [d.text for d in picks], [is_loop(d) for d in picks]
     decoder = SamplingDecoder(generator.vocab, config, [derive_seed(rng_seed, r) for r in range(len(rows))])
     done = generator.complete(rows, cap, decoder)
     return [d.text for d in done], [is_loop(d) for d in done]
@@ -197,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speaker", default=None, help="one speaker of a play")
     parser.add_argument("--seeds", type=int, default=25, help="seeds: first words of validation quotes")
     parser.add_argument("--k", type=int, default=8, help="quotes per seed from each generator")
+    parser.add_argument(
+        "--best-of", type=int, default=1, help="each of ours the best of N (model/best_of.py)"
+    )
     parser.add_argument("--pairs", type=int, default=40, help="most blind pairs written")
     parser.add_argument("--mode", action="append", default=[], help="extra row of ours: LABEL:knob=value,...")
     parser.add_argument("--max-chars", type=int, default=1100, help="length cap (the bot's MAX_QUOTE_CHARS)")
@@ -236,8 +249,9 @@ def main(argv: list[str] | None = None) -> list[Row] | dict:
     train_lengths = [len(q) for q in train]
     generator = Generator(loaded.model, loaded.vocab)
     rows, texts = [], {}
-    for label, config in [("ours (default)", SamplingConfig()), *(parse_mode(m) for m in args.mode)]:
-        quotes, looped = our_quotes(generator, seeds, args.k, config, cap, args.rng_seed)
+    first = "ours (default)" if args.best_of == 1 else f"ours (default, best of {args.best_of})"
+    for label, config in [(first, SamplingConfig()), *(parse_mode(m) for m in args.mode)]:
+        quotes, looped = our_quotes(generator, seeds, args.k, config, cap, args.rng_seed, args.best_of)
         rows.append(measure(label, quotes, rows_seeds, copy_index, val, known, looped, train_lengths))
         texts[label] = quotes
     markov = markov_quotes(train, seeds, args.k, args.rng_seed)
@@ -262,7 +276,7 @@ def main(argv: list[str] | None = None) -> list[Row] | dict:
         f"\nnoise floor, the training quotes' own lengths against the validation quotes': median ratio "
         f"{floor.median_ratio:.2f}, p10 {floor.p10_ratio:.2f}, p90 {floor.p90_ratio:.2f}, KS {floor.ks:.2f}"
     )
-    ours = texts["ours (default)"]
+    ours = texts[first]
     shown = (("ours", rows_seeds, ours), ("Markov", [s for s, _ in kept], [m for _, m in kept]))
     for label, row_seeds, quotes in shown:
         print(f"\n{label}, first quotes:", *(f"  {q}" for q in quotes[: args.show]), sep="\n")

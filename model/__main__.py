@@ -112,6 +112,14 @@ def run_info(args: argparse.Namespace) -> None:
         words = len(voice.lexicon) if voice.lexicon is not None else 0
         bins = len(voice.calibration.edges) if voice.calibration is not None else 0
         print(f"voice: lexicon of {words:,} words, length calibration of {bins} bins, {voice.info}")
+        if voice.phrasing is not None:
+            pairs, triples = len(voice.phrasing.bigram), len(voice.phrasing.trigram)
+            print(f"phrasing: {pairs:,} word pairs and {triples:,} word triples of the training quotes")
+        if voice.copy_guard is not None:
+            windows = len(voice.copy_guard.hashes)
+            print(f"no-copy guard: {windows:,} windows of {voice.copy_guard.window} characters")
+        if voice.quote_ends:
+            print(f"quotes end after: {' '.join(voice.quote_ends)}")
 
 
 def main(argv: list[str] | None = None) -> int:

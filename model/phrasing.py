@@ -1,7 +1,7 @@
 """The character's phrasing: a word trigram model of the training quotes, fused into character sampling.
 
-    phrasing = Phrasing.fit(train_quotes, lexicon)             # counts over the lexicon's word ids
-    letters, end = phrasing.next_letters(("<s>", "i"), "th")   # log q of each next letter, of ending here
+    phrasing = Phrasing.fit(train_quotes, lexicon)  # counts over the lexicon's word ids
+    letters, end = phrasing.next_letters((START, phrasing.word_id("i")), "th")  # log q: letters, end
 
 A character model alone strings real words into sentences without sense: it has not read enough of the
 character to know what they talk about and how they put it. A word model of the same quotes knows that
@@ -20,6 +20,7 @@ starts the context afresh, as does the quote's start.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -28,12 +29,13 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from model.vocab import SPECIAL_TOKENS
+from model.vocab import EOS_ID, SPECIAL_TOKENS
 from model.voice import MAX_WORD, Lexicon, Voice, word_in_progress
 
 START = -1  # the context id of "no word yet in this sentence"
 UNKNOWN = -2  # a context word the lexicon lacks: no trigram or bigram continues it
 SENTENCE_ENDS = frozenset(".!?\n")
+SENTENCE_END = "\0"  # the sentence's end as a word of the counts (no word holds this character)
 PRIOR = 0.1  # pseudo-count of every lexicon word at the unigram level
 _TOP = "\U0010ffff"
 _CACHE_LIMIT = 200_000
@@ -86,8 +88,11 @@ class Phrasing:
         self.unigram = np.asarray(unigram, dtype=np.int64)
         self.bigram = np.asarray(bigram, dtype=np.int64).reshape(-1, 3)
         self.trigram = np.asarray(trigram, dtype=np.int64).reshape(-1, 4)
-        if len(self.unigram) != len(lexicon):
-            raise ValueError("a phrasing's unigram counts must have one entry per lexicon word")
+        self.end = len(lexicon)  # the id of "the sentence ends here", one past the last word
+        if len(self.unigram) != len(lexicon) + 1:
+            raise ValueError(
+                "a phrasing's unigram counts need one entry per lexicon word and one for the end"
+            )
         p1 = self.unigram + PRIOR
         self._cum1 = np.concatenate([[0.0], np.cumsum(p1 / p1.sum())])
         self._level2 = self._group(self.bigram[:, :1], self.bigram[:, 1], self.bigram[:, 2])
@@ -112,19 +117,19 @@ class Phrasing:
         uni: Counter[int] = Counter()
         bi: Counter[tuple[int, int]] = Counter()
         tri: Counter[tuple[int, int, int]] = Counter()
+        index[SENTENCE_END] = len(lexicon.words)
         for quote in quotes:
             u = v = START
-            for token in _tokens(quote):
-                if token is None:
-                    u = v = START
-                    continue
-                w = index.get(token, UNKNOWN)
+            for token in (*_tokens(quote), None):  # a quote's end ends its sentence too
+                if token is None and v == START:
+                    continue  # no words since the last end ("?!"): nothing ended
+                w = index.get(token or SENTENCE_END, UNKNOWN)
                 if w != UNKNOWN:
                     uni[w] += 1
                     bi[v, w] += 1
                     tri[u, v, w] += 1
-                u, v = v, w
-        unigram = np.zeros(len(lexicon), dtype=np.int64)
+                u, v = (START, START) if token is None else (v, w)
+        unigram = np.zeros(len(lexicon) + 1, dtype=np.int64)
         for word, count in uni.items():
             unigram[word] = count
         bigram = [(*key, n) for key, n in sorted(bi.items()) if n >= min_count and key[0] != UNKNOWN]
@@ -141,6 +146,7 @@ class Phrasing:
 
     @classmethod
     def from_metadata(cls, stored: dict, lexicon: Lexicon) -> Phrasing:
+        """The phrasing saved by ``to_metadata`` over ``lexicon``."""
         return cls(
             lexicon,
             np.asarray(stored["unigram"]),
@@ -165,8 +171,11 @@ class Phrasing:
                 mass = (followers.mass(lo, hi) + followers.types * mass) / (followers.total + followers.types)
         return mass
 
-    def next_letters(self, context: tuple[int, int], prefix: str) -> tuple[dict[str, float], float] | None:
-        """(log q of each letter that may follow ``prefix``, log q of ending the word here), or ``None``.
+    def next_letters(
+        self, context: tuple[int, int], prefix: str
+    ) -> tuple[dict[str, float], float, float] | None:
+        """Log q of each letter that may follow ``prefix``, of ending the word here, and of the sentence
+        ending right after that word (``None``: no word starts so).
 
         ``prefix`` is lower-case; q is conditioned on the next word starting with ``prefix``.
         """
@@ -190,23 +199,52 @@ class Phrasing:
             if total > 0:
                 with np.errstate(divide="ignore"):
                     logs = np.log(mass / total)
+                ends_sentence = 0.0
+                if whole:  # how likely the sentence ends after this word, in its own context
+                    word = int(lo[-1])
+                    end = np.array([self.end])
+                    ends_sentence = float(self._mass(context[1], word, end, end + 1)[0])
                 result = (
                     {letter: float(x) for letter, x in zip(letters, logs[:-1], strict=True)},
                     float(logs[-1]),
+                    ends_sentence,
                 )
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[key] = result
         return result
 
+    def score(self, text: str) -> float:
+        """Mean log-probability per word (and sentence end) of ``text`` under this word model (0: no words).
+
+        Best-of (``model.best_of``) keeps the candidate that scores highest: the one whose words follow
+        each other most as in the character's quotes. A word outside the lexicon costs ``ln 1e-7``.
+        """
+        u = v = START
+        total, words = 0.0, 0
+        for token in (*_tokens(text), None):  # each sentence's end counts as a word, as in ``fit``
+            if token is None and v == START:
+                continue
+            w = self.end if token is None else self.word_id(token)
+            mass = self._mass(u, v, np.array([w]), np.array([w + 1]))[0] if w >= 0 else 0.0
+            total += math.log(max(mass, 1e-7))
+            words += 1
+            u, v = (START, START) if token is None else (v, w)
+        return total / words if words else 0.0
+
     def bias(
-        self, context: tuple[int, int], prefix: str, enders: np.ndarray, ids_of: dict[str, list[int]]
+        self,
+        context: tuple[int, int],
+        prefix: str,
+        tables: tuple[np.ndarray, dict[str, list[int]], np.ndarray],
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(log q per vocabulary id, which ids are letters) for ``next_letters``; ``None``: no say.
 
-        ``enders`` and ``ids_of`` are the vocabulary's tables (``Voice._vocab_tables``): the ids that end
-        a word, and each lower-case letter's ids.
+        ``tables``: the ids that end a word and each lower-case letter's ids (``Voice.vocab_tables``),
+        and the ids that end a sentence (``.!?``, a new line, end-of-quote): after a whole word these get
+        the chance that the sentence ends there, the other word ends the chance that it goes on.
         """
+        enders, ids_of, stops = tables
         if self._biases_for is not enders:
             self._biases, self._biases_for = {}, enders
         key = (*context, prefix)
@@ -219,7 +257,9 @@ class Phrasing:
             bias = np.zeros(len(enders), dtype=np.float32)
             bias[letter_ids] = -np.inf
             if prefix:
-                bias[enders] = found[1]
+                with np.errstate(divide="ignore"):
+                    bias[enders & stops] = found[1] + np.log(found[2])
+                    bias[enders & ~stops] = found[1] + np.log1p(-found[2])
             for letter, log_q in found[0].items():
                 bias[ids_of.get(letter, [])] = log_q
             letters = np.zeros(len(enders), dtype=bool)
@@ -233,32 +273,36 @@ class Phrasing:
     def context_of(self, history: Sequence[int], chars: Sequence[str], prefix_len: int) -> tuple[int, int]:
         """The ids of the two words before the word in progress (``START`` past a sentence's start)."""
         offset = len(SPECIAL_TOKENS)
-        text = []
-        for token in reversed(
-            history[max(0, len(history) - prefix_len - _CONTEXT_CHARS) : len(history) - prefix_len]
-        ):
-            if token < offset:
+        ids: list[int] = []
+        letters: list[str] = []
+        stop = max(-1, len(history) - prefix_len - _CONTEXT_CHARS - 1)
+        for position in range(len(history) - prefix_len - 1, stop, -1):  # walk back from the word
+            token = history[position]
+            char = chars[token - offset] if token >= offset else "\n"  # the quote's start ends a sentence
+            if char.isalpha():
+                letters.append(char.lower())
+                continue
+            if letters:
+                ids.append(self.word_id("".join(reversed(letters))))
+                letters = []
+                if len(ids) == 2:
+                    break
+            if char in SENTENCE_ENDS:
                 break
-            text.append(chars[token - offset])
-        words: list[str | None] = []
-        for token in reversed(list(_tokens("".join(reversed(text))))):
-            words.append(token)
-            if token is None or len(words) == 2:
-                break
-        ids = []
-        for word in words:
-            if word is None:
-                break
-            ids.append(self.word_id(word))
-        while len(ids) < 2:
-            ids.append(START)
+        else:
+            if letters and len(ids) < 2:
+                ids.append(self.word_id("".join(reversed(letters))))
+        ids += [START] * (2 - len(ids))
         return ids[1], ids[0]
 
 
 @lru_cache(maxsize=16)
-def _upper_ids(chars: tuple[str, ...]) -> torch.Tensor:
+def _char_masks(chars: tuple[str, ...]) -> tuple[torch.Tensor, np.ndarray]:
+    """The ids of capital letters, and of the characters that end a sentence (end-of-quote too)."""
     offset = len(SPECIAL_TOKENS)
-    return torch.tensor([False] * offset + [c.isupper() for c in chars])
+    stops = np.array([False] * offset + [c in SENTENCE_ENDS for c in chars])
+    stops[EOS_ID] = True
+    return torch.tensor([False] * offset + [c.isupper() for c in chars]), stops
 
 
 def fuse_phrasing(
@@ -278,19 +322,20 @@ def fuse_phrasing(
     phrasing = voice.phrasing
     if phrasing is None or not any(weights):
         return x
-    enders, ids_of = voice._vocab_tables(chars)
+    upper, stops = _char_masks(tuple(chars))
+    tables = (*voice.vocab_tables(chars), stops)
     out = x.clone()
     for i, (history, weight) in enumerate(zip(histories, weights, strict=True)):
         if not weight:
             continue
         prefix = word_in_progress(history, chars)
-        found = phrasing.bias(phrasing.context_of(history, chars, len(prefix)), prefix, enders, ids_of)
+        found = phrasing.bias(phrasing.context_of(history, chars, len(prefix)), prefix, tables)
         if found is None:
             continue
         bias, letters = found
         moved = x[i] + weight * bias
         if prefix and chars[history[-1] - len(SPECIAL_TOKENS)].islower():  # no "printeR" mid-word
-            moved = moved.masked_fill(_upper_ids(tuple(chars)), float("-inf"))
+            moved = moved.masked_fill(upper, float("-inf"))
         if prefix:
             if torch.isfinite(moved).any():
                 out[i] = moved

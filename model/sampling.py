@@ -7,14 +7,17 @@
 The chain, applied to each row's logits in this order (each step sees the previous step's output):
 
 0. the model's voice (``model.voice``, stored in its checkpoint): the fitted end-of-quote bias for the
-   quote's length so far (times ``length_calibration``); no end-of-quote before ``min_len``;
+   quote's length so far (times ``length_calibration``); no end-of-quote before ``min_len``, nor
+   (``ending``) after a character the training quotes do not end with;
 1. repetition penalty (sign-aware), presence and frequency penalties over the last ``penalty_window``
    characters, characters of ``penalty_exempt`` excluded;
 2. DRY sequence penalty: a character that would extend a repeat of an earlier run of length
    L >= ``dry_allowed_length`` loses ``dry_multiplier * dry_base ** (L - dry_allowed_length)``;
 3. no-repeat n-gram blocking: a character that would complete an earlier ``no_repeat_ngram``-gram is
    forbidden; then the lexicon (``lexicon``): a word in progress stays a prefix of a lexicon word and
-   ends only where one ends;
+   ends only where one ends; then the character's phrasing (``phrasing``, ``model.phrasing``): each
+   letter, and ending the word, gets ``phrasing * log q`` of the word model of the training quotes;
+   then the no-copy guard (``no_copy``, ``model.copy_guard``);
 4. top-k, then top-p, then min-p truncation;
 5. temperature, then the draw (temperature 0: the most likely survivor);
 6. after the draw, the loop guard: a row whose tail is a unit of 4+ characters repeated ``loop_repeats``

@@ -156,7 +156,7 @@ class Voice:
         info = dict(stored.get("info", {}))
         return cls(lexicon, calibration, info, phrasing, guard, str(stored.get("quote_ends", "")))
 
-    def _vocab_tables(self, chars: Sequence[str]) -> tuple[np.ndarray, dict[str, list[int]]]:
+    def vocab_tables(self, chars: Sequence[str]) -> tuple[np.ndarray, dict[str, list[int]]]:
         """Ids that end a word (every non-letter, end-of-quote included) and each letter's ids (2 cases)."""
         if self._tables is None or (self._tables[0] is not chars and self._tables[0] != tuple(chars)):
             self._masks.clear()  # masks are per vocabulary
@@ -176,7 +176,7 @@ class Voice:
         """Allowed next ids [vocab] (bool) after the word in progress ``prefix``; ``None``: any."""
         if self.lexicon is None or len(prefix) > MAX_WORD:
             return None
-        enders, ids_of = self._vocab_tables(chars)
+        enders, ids_of = self.vocab_tables(chars)
         if prefix in self._masks:
             return self._masks[prefix]
         found = self.lexicon.follow(prefix)

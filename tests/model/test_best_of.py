@@ -55,3 +55,22 @@ def test_best_of_candidates_are_rows_of_one_batch(sample_vocab):
 def test_best_of_refuses_a_bad_n(sample_vocab, n):
     with pytest.raises(ValueError, match="best-of n must be an integer from 1 to 64"):
         complete_best_of(Generator(make_tiny_model(sample_vocab), sample_vocab), ["Hey"], n=n)
+
+
+def test_with_a_word_model_best_of_keeps_the_candidate_whose_words_follow_the_quotes(
+    sample_vocab, sample_quotes
+):
+    from model.phrasing import Phrasing
+    from model.voice import Lexicon, Voice
+
+    lexicon = Lexicon(sample_quotes)
+    phrasing = Phrasing.fit(sample_quotes, lexicon)
+    quote = sample_quotes[0]
+    shuffled = " ".join(reversed(quote.rstrip('.?"').split(" "))) + "."
+    assert phrasing.score(quote) > phrasing.score(shuffled)  # the same words, out of the quote's order
+    vocab = sample_vocab.with_voice(Voice(lexicon, phrasing=phrasing))
+    gen = Generator(make_tiny_model(sample_vocab), vocab)
+    [result] = complete_best_of(gen, ["The"], n=6, rng_seed=3, max_chars=60)
+    assert result.scores == [score_completion(c, phrasing) for c in result.candidates]
+    assert result.scores != [score_completion(c) for c in result.candidates]  # words, not characters
+    assert score_completion(result.best, phrasing) == max(result.scores)

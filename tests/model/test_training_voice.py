@@ -1,5 +1,6 @@
 """training/voice.py: the voice fitted after training, saved in the checkpoint; the calibrate command."""
 
+from model.__main__ import main as model_main
 from model.checkpoint import load_checkpoint, read_checkpoint
 from model.voice import Lexicon, Voice
 from tests.conftest import SAMPLE_CORPUS
@@ -42,3 +43,7 @@ def test_calibrate_command_refits_in_place(tiny_checkpoint, capsys):
     assert code == 0
     assert "voice: lexicon of" in capsys.readouterr().out
     assert load_checkpoint(tiny_checkpoint).vocab.voice.calibration is not None
+    assert model_main(["info", str(tiny_checkpoint)]) == 0
+    info = capsys.readouterr().out
+    assert "word triples of the training quotes" in info and "no-copy guard: " in info
+    assert 'quotes end after: " . ?' in info  # the sample quotes end so, every one
