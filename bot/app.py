@@ -9,9 +9,9 @@ it the bot runs on slash commands, buttons, context menus and commands that ment
         await bot.start(settings.token.get())
 
 ``setup_hook`` opens the store (``DATABASE_URL``, else ``DB_PATH``), loads the model in the host's
-executor, loads the cogs and syncs slash commands only when told to. ``close`` refuses new quotes, waits
-for the replies in flight, closes the model host and the store, then disconnects. Mentions are off for
-the whole bot, so no seed or quote can ping anyone.
+executor, loads the cogs and syncs slash commands only when told to. ``close`` refuses new work where
+it enters (``in_flight``), waits for the work in flight, closes the model host and the store, then
+disconnects. Mentions are off for the whole bot, so no seed or quote can ping anyone.
 """
 
 from __future__ import annotations
