@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import QuoteBot
+from bot.app import QuoteBot, create_bot
 from tests.discord.helpers import ask, bot_settings, running
 from tests.discord_server import DiscordServer
 from tests.discord_server.interaction_record import InteractionRecord
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.discord
 STORE_GONE = "no active connection"  # aiosqlite's error for a closed connection
@@ -146,27 +147,64 @@ async def test_votes_that_arrive_while_replies_finish_are_stored_and_new_work_is
 
         held = asyncio.create_task(reply_in_flight())
         await asyncio.wait_for(holding.wait(), 10)
-        closing = asyncio.create_task(bot.close())
-        await server.wait_for(lambda: bot.in_flight.closing or None, what="the close begun")
+        try:
+            closing = asyncio.create_task(bot.close())
+            await server.wait_for(lambda: bot.in_flight.closing or None, what="the close begun")
 
-        await server.add_reaction(server.admin, quote, "⭐")  # a vote while closing: still counted
-        await server.wait_for(lambda: votes(db_path) or None, what="the reaction's vote")
-        assert votes(db_path) == [(quote_id, server.admin.id)]
-        press = await server.press_button(server.admin, quote, quote.button("⭐")["custom_id"])
-        await server.wait_for(lambda: press.response_type, what="the star's answer")
-        assert press.response_type == 7 and votes(db_path) == []  # the button took the vote back
+            await server.add_reaction(server.admin, quote, "⭐")  # a vote while closing: still counted
+            await server.wait_for(lambda: votes(db_path) or None, what="the reaction's vote")
+            assert votes(db_path) == [(quote_id, server.admin.id)]
+            press = await server.press_button(server.admin, quote, quote.button("⭐")["custom_id"])
+            await server.wait_for(lambda: press.response_type, what="the star's answer")
+            assert press.response_type == 7 and votes(db_path) == []  # the button took the vote back
 
-        _sent, refused = await ask(server, "!quote Hi")  # new work is refused, clearly
-        assert "shutting down" in refused.content
-        slash = await answered(server, await server.run_slash_command(server.member, "top"))
-        assert "shutting down" in slash.messages[0].content and slash.private
-        info = await answered(
-            server, await server.press_button(server.member, quote, quote.button("Info")["custom_id"])
-        )
-        assert "shutting down" in info.messages[0].content and info.private
+            _sent, refused = await ask(server, "!quote Hi")  # new work is refused, clearly
+            assert "shutting down" in refused.content
+            slash = await answered(server, await server.run_slash_command(server.member, "top"))
+            assert "shutting down" in slash.messages[0].content and slash.private
+            info = await answered(
+                server, await server.press_button(server.member, quote, quote.button("Info")["custom_id"])
+            )
+            assert "shutting down" in info.messages[0].content and info.private
 
-        assert not closing.done()  # still waiting for the reply in flight
-        release.set()
+            assert not closing.done()  # still waiting for the reply in flight
+        finally:
+            release.set()  # a failed assertion must not hold the close for its whole timeout
         await asyncio.wait_for(closing, 10)
         await held
         assert bot.is_closed() and not bot.host.started
+
+
+async def test_the_async_with_block_ends_only_when_the_whole_close_has(
+    discord_server: DiscordServer, mention_checkpoint: Path, tmp_path: Path
+):
+    """As ``python -m bot`` runs: the close starts in a task of its own (the SIGTERM handler's), and
+    ``bot.start()`` returns as soon as the gateway closes; leaving ``async with bot`` then must wait for
+    the rest, or ``asyncio.run`` cancels it half-way."""
+    settings = bot_settings(
+        discord_server, mention_checkpoint, HEALTH_PORT=str(free_port()), DB_PATH=str(tmp_path / "bot.db")
+    )
+    bot = create_bot(settings, guild_ready_timeout=0.1)
+    steps: list[str] = []
+
+    async def serve() -> None:
+        async with bot:
+            assert settings.token is not None
+            await bot.start(settings.token.get())
+        steps.append("block ended")
+
+    serving = asyncio.create_task(serve())
+    await discord_server.wait_for(lambda: bot.is_ready() or None, timeout=15, what="the bot ready")
+    assert bot.health is not None
+    real_stop = bot.health.stop
+
+    async def last_step_takes_a_moment() -> None:  # the step after the gateway's close
+        await asyncio.sleep(0.2)
+        await real_stop()
+        steps.append("health stopped")
+
+    bot.health.stop = last_step_takes_a_moment  # type: ignore[method-assign]
+    closing = asyncio.create_task(bot.close())
+    await asyncio.wait_for(serving, 15)
+    assert steps == ["health stopped", "block ended"]
+    await closing
