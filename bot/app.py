@@ -155,7 +155,8 @@ class QuoteBotMixin:
 
     async def _shut_down(self) -> None:
         # The gateway stays open until the end: what still arrives meanwhile is refused by in_flight
-        # (answered, for a command or an interaction) before it touches the store. See README, Shutdown.
+        # (answered, for a command or an interaction) before it touches the store. The order and the vote
+        # rule: the README's "Stopping, and exit codes".
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.shutdown_timeout_seconds  # for the work in flight, in all
         if not await self.in_flight.drain(deadline - loop.time()):
