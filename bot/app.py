@@ -9,9 +9,9 @@ it the bot runs on slash commands, buttons, context menus and commands that ment
         await bot.start(settings.token.get())
 
 ``setup_hook`` opens the store (``DATABASE_URL``, else ``DB_PATH``), loads the model in the host's
-executor, loads the cogs and syncs slash commands only when told to. ``close`` refuses new quotes, waits
-for the replies in flight, closes the model host and the store, then disconnects. Mentions are off for
-the whole bot, so no seed or quote can ping anyone.
+executor, loads the cogs and syncs slash commands only when told to. ``close`` refuses new work where
+it enters (``in_flight``), waits for the work in flight, closes the model host and the store, then
+disconnects. Mentions are off for the whole bot, so no seed or quote can ping anyone.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from discord.ext import commands
 
 from bot.cogs import EXTENSIONS
 from bot.cogs import reply as reply_to
-from bot.cogs.replies import QuoteTree, error_text, friendly_error, unwrap
+from bot.cogs.replies import ClosingError, QuoteTree, error_text, friendly_error, unwrap
 from bot.log_context import bind_log_fields
 from bot.ops.health import HealthServer
+from bot.quotes.in_flight import InFlight
 from bot.quotes.service import QuoteService
 from bot.retrain.retrainer import RetrainConfig, Retrainer
 from bot.serving.guild_models import GuildModels
@@ -73,6 +74,8 @@ class QuoteBotMixin:
         self.retrainer: Retrainer | None = None
         self.health: HealthServer | None = None
         self._shutdown: asyncio.Task[None] | None = None
+        # Every command, interaction, vote and schedule tick in flight; close() drains it before the store.
+        self.in_flight = InFlight()
         # quotebot has no voice features: skip discord.py's warnings about missing voice libraries.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
@@ -100,7 +103,9 @@ class QuoteBotMixin:
         await self.host.start()  # the checkpoint loads in the host's executor, off the event loop
         versions = ModelVersions(self.store, settings.models_dir, owner_name(settings.shard_ids))
         guild_models = GuildModels(versions, self.host)  # each server's own promoted model
-        self.service = QuoteService.from_settings(settings, self.host, self.store, guild_models=guild_models)
+        self.service = QuoteService.from_settings(
+            settings, self.host, self.store, guild_models=guild_models, in_flight=self.in_flight
+        )
         self.retrainer = Retrainer(RetrainConfig.from_settings(settings), self.store, versions, guild_models)
         for extension in EXTENSIONS:
             await self.load_extension(extension)  # type: ignore[attr-defined]
@@ -112,6 +117,18 @@ class QuoteBotMixin:
         # Fires again after every reconnect: log only, never start anything here.
         user = self.user  # type: ignore[attr-defined]
         _log.info("ready as %s in %d guilds", user, len(self.guilds))  # type: ignore[attr-defined]
+
+    async def invoke(self, ctx: commands.Context) -> None:
+        """Run a prefix command as work in flight, so close() waits for it; while closing, refuse it
+        with the usual error reply. (Slash and hybrid-as-slash commands enter through ``QuoteTree``.)"""
+        if ctx.command is None:  # not a command: discord.py's CommandNotFound, ignored by on_command_error
+            await super().invoke(ctx)  # type: ignore[misc]
+            return
+        if self.in_flight.refuses():
+            self.dispatch("command_error", ctx, ClosingError())  # type: ignore[attr-defined]
+            return
+        async with self.in_flight.track():
+            await super().invoke(ctx)  # type: ignore[misc]
 
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         """The one error handler: typed errors become friendly replies, bugs get an id."""
@@ -125,16 +142,27 @@ class QuoteBotMixin:
             _log.warning("could not send an error reply in channel %s: %s", ctx.channel.id, exc)
 
     async def close(self) -> None:
-        """Finish replies in flight, close the model host, then disconnect (safe to call twice)."""
+        """Refuse new work, finish the work in flight, close the model host and the store, then
+        disconnect (safe to call twice: a second call waits for the first)."""
         if self._shutdown is None:
             self._shutdown = asyncio.create_task(self._shut_down())
         await asyncio.shield(self._shutdown)
 
+    async def __aexit__(self, *exc_info: object) -> None:
+        # discord.py skips close() once the gateway is closed; but start() returns as soon as it is, before
+        # the shutdown task has finished, and asyncio.run would then cancel that task half-way.
+        await self.close()
+
     async def _shut_down(self) -> None:
+        # The gateway stays open until the end: what still arrives meanwhile is refused by in_flight
+        # (answered, for a command or an interaction) before it touches the store. The order and the vote
+        # rule: the README's "Stopping, and exit codes".
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.shutdown_timeout_seconds  # for replies in flight, in all
-        if self.service is not None and not await self.service.close(deadline - loop.time()):
-            _log.warning("closing with %d quotes still in flight", self.service.in_flight)
+        deadline = loop.time() + self.settings.shutdown_timeout_seconds  # for the work in flight, in all
+        if not await self.in_flight.drain(deadline - loop.time()):
+            _log.warning("closing with %d requests still in flight", self.in_flight.count)
+        if self.retrainer is not None:  # its runs write to the store; they read 'interrupted' next start
+            await self.retrainer.close()
         if self.host is not None:  # what is still queued gets what is left, then "shutting down"
             await self.host.close(max(0.0, deadline - loop.time()))
         if self.store is not None:

@@ -72,8 +72,12 @@ class BusyError(QuotebotError):
 class ShuttingDownError(QuotebotError):
     """The bot is closing and takes no new requests."""
 
-    def __init__(self) -> None:
-        super().__init__("I'm shutting down and can't start a new quote; try again in a minute.")
+    QUOTE = "I'm shutting down and can't start a new quote; try again in a minute."
+    VOTE = "I'm shutting down and couldn't count that vote; press ⭐ again in a minute."
+    OTHER = "I'm shutting down; try that again in a minute."
+
+    def __init__(self, text: str = QUOTE) -> None:
+        super().__init__(text)
 
 
 def new_error_id() -> str:

@@ -23,7 +23,7 @@ from bot.cogs.checks import reader_for
 from bot.cogs.quote_flow import quote_for_interaction
 from bot.cogs.quote_view import QuoteButton, quote_view
 from bot.cogs.replies import answer_error
-from bot.errors import QuotebotError
+from bot.errors import QuotebotError, ShuttingDownError
 from bot.quotes.favourites import Favourites
 from bot.quotes.options import TEMPERATURE_RANGE, QuoteOptions
 from bot.quotes.service import QuoteRequest, QuoteService
@@ -49,14 +49,19 @@ class QuoteButtons(commands.Cog):
         return getattr(cog, "favourites", self._favourites)
 
     async def pressed(self, action: str, quote_id: int, interaction: discord.Interaction) -> None:
-        """A press of ``action`` on the quote ``quote_id``; any error is answered privately."""
+        """A press of ``action`` on the quote ``quote_id``; any error is answered privately.
+
+        Work in flight for the bot's close: while it closes, a ⭐ is still counted until the store is
+        about to close (then refused, privately: never lost silently); Another and Info are refused."""
+        star = action == "star"
         try:
-            if action == "another":
-                await self.another(quote_id, interaction)
-            elif action == "star":
-                await self.star(quote_id, interaction)
-            else:
-                await self.info(quote_id, interaction)
+            async with self.service.track(vote=star, refusal=None if star else ShuttingDownError.OTHER):
+                if action == "another":
+                    await self.another(quote_id, interaction)
+                elif star:
+                    await self.star(quote_id, interaction)
+                else:
+                    await self.info(quote_id, interaction)
         except Exception as exc:
             await answer_error(interaction, exc, f"the {action} button of quote {quote_id}")
 

@@ -9,6 +9,7 @@ one error handler.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from discord.ext import commands
 from bot.cogs import reply
 from bot.cogs.checks import is_manager, manager, reader
 from bot.cogs.quote_view import quote_view
+from bot.errors import ShuttingDownError
 from bot.quotes.favourites import (
     TOP_DEFAULT,
     TOP_MAX,
@@ -60,6 +62,20 @@ class FavouriteQuotes(commands.Cog, name="Favourites"):
         await self._reaction(payload, added=False)
 
     async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
+        # Work in flight for the bot's close: a vote is still counted while it closes, until the store is
+        # about to close; one that comes later is logged as not counted (there is no one to answer).
+        work = getattr(self.bot, "in_flight", None)
+        try:
+            async with work.track(vote=True) if work is not None else contextlib.nullcontext():
+                await self._count_reaction(payload, added=added)
+        except ShuttingDownError:
+            _log.warning(
+                "reaction by %s on message %s not counted: the bot is shutting down",
+                payload.user_id,
+                payload.message_id,
+            )
+
+    async def _count_reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
         try:
             change = await self.favourites.reaction(
                 guild_id=payload.guild_id,

@@ -17,7 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import QuotebotError, log_unexpected
+from bot.errors import QuotebotError, ShuttingDownError, log_unexpected
 from bot.log_context import bind_log_fields
 
 _log = logging.getLogger(__name__)
@@ -87,14 +87,39 @@ async def answer_error(interaction: discord.Interaction, error: BaseException, w
         _log.warning("could not answer interaction %s with an error: %s", interaction.id, exc)
 
 
+class ClosingError(commands.CheckFailure, app_commands.CheckFailure, ShuttingDownError):
+    """The bot is closing: a command or an app command that arrives now is refused (privately for an
+    interaction), before it touches the store; a check failure of both discord.py's command kinds."""
+
+    def __init__(self) -> None:
+        super().__init__(ShuttingDownError.OTHER)
+
+
 class QuoteTree(app_commands.CommandTree):
-    """The bot's command tree: every app command's guild and name are on its log lines (JSON logs), and
-    errors of app commands and context menus are answered privately."""
+    """The bot's command tree: every app command's guild and name are on its log lines (JSON logs),
+    errors of app commands and context menus are answered privately, and while the bot closes a new one
+    is refused and one in flight is waited for (the bot's ``in_flight``, ``bot/quotes/in_flight.py``)."""
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         command = interaction.command.qualified_name if interaction.command else None
         bind_log_fields(guild_id=interaction.guild_id, command=command)
+        work = getattr(self.client, "in_flight", None)
+        if work is not None and work.refuses():
+            if interaction.type is discord.InteractionType.autocomplete:
+                return False  # a half-typed option gets no suggestions; there is nothing to answer
+            raise ClosingError()  # answered privately by on_error
         return True
+
+    async def _call(self, interaction: discord.Interaction) -> None:
+        # discord.py's one way into every app command, context menu and autocomplete (a private method:
+        # there is no public hook around the whole of one); counted in flight, so the bot's close waits
+        # for it before it closes the store. Refused work is not counted: interaction_check answers it.
+        work = getattr(self.client, "in_flight", None)
+        if work is None or work.refuses():
+            await super()._call(interaction)
+            return
+        async with work.track():
+            await super()._call(interaction)
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         name = interaction.command.qualified_name if interaction.command else "an interaction"

@@ -14,18 +14,17 @@ the per-user cooldown, asks the model host, and stores the quote (``result.quote
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
 import dataclasses
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import BadOptionError, CooldownError, SeedTooLongError, ShuttingDownError, UnknownCharsError
 from bot.ops import metrics
+from bot.quotes.in_flight import InFlight
 from bot.quotes.options import (
     CUT_MARK,
     DEFAULT_TEMPERATURE,
@@ -134,6 +133,7 @@ class QuoteService:
         store: Store | None = None,
         guild_models: GuildModels | None = None,
         markdown: bool = True,
+        in_flight: InFlight | None = None,
     ):
         self.host = host
         self.markdown = markdown  # replies are Discord messages: escape Markdown (the console says no)
@@ -145,12 +145,8 @@ class QuoteService:
         self.owner_ids = frozenset(owner_ids)
         self.unknown_policy = unknown_policy
         self.cooldown = Cooldown(cooldown_seconds, clock)
-        self._closing = False
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        # True inside a tracked request (per task), so nested tracking counts it once.
-        self._tracked: contextvars.ContextVar[bool] = contextvars.ContextVar("quote_tracked", default=False)
+        # The bot's work in flight (shared with the cogs, which track commands, buttons and votes with it).
+        self.work = in_flight if in_flight is not None else InFlight()
 
     @classmethod
     def from_settings(
@@ -227,7 +223,7 @@ class QuoteService:
 
     async def _check(self, request: QuoteRequest) -> CheckedRequest:
         asked_at = time.monotonic()
-        if self._closing and not self._tracked.get():  # a request already in flight is finished
+        if self.work.refuses():  # a request already in flight is finished
             raise ShuttingDownError()
         options = request.options
         check_options(options, self.max_quote_chars)
@@ -325,36 +321,17 @@ class QuoteService:
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        return self.work.count
 
-    @contextlib.asynccontextmanager
-    async def track(self) -> AsyncIterator[None]:
-        """Count a request as in flight, so ``close`` waits for it; ``ShuttingDownError`` once closing.
+    def track(self, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[None]:
+        """Count a request as in flight, so ``close`` waits for it; ``ShuttingDownError`` once closing
+        (``InFlight.track``: ``vote=True`` for a vote, ``refusal`` for the text of a refusal).
 
         A cog wraps its whole reply in this; the ``quote`` inside it is then part of the same request,
         so a request that started before ``close`` is finished, not refused half-way.
         """
-        if self._tracked.get():
-            yield
-            return
-        if self._closing:
-            raise ShuttingDownError()
-        token = self._tracked.set(True)
-        self._in_flight += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._tracked.reset(token)
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+        return self.work.track(**kwargs)
 
     async def close(self, timeout: float = 30.0) -> bool:
-        """Refuse new quotes and wait for those in flight; False if some were still running."""
-        self._closing = True
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout)
-        except asyncio.TimeoutError:
-            return False
-        return True
+        """Refuse new quotes and wait for the work in flight; False if some was still running."""
+        return await self.work.drain(timeout)

@@ -55,10 +55,13 @@ async def test_buttons_work_after_a_restart(discord_server: DiscordServer, setti
         assert record.response_type == 7 and votes(db_path) == [(quote_id, server.admin.id)]
         assert quote.button("⭐")["label"] == "1" and quote.edited is False  # the count, on the same message
 
-        await server.press_button(server.admin, quote, star)  # pressed again: the vote is taken back
-        await server.wait_for(lambda: votes(db_path) == [] or None, what="the vote taken back")
-        await server.press_button(server.admin, quote, star)
-        await server.wait_for(lambda: quote.button("⭐")["label"] == "1" or None, what="one vote")
+        # Each press waits for its own answer: the label alone could still read "1" from the first press.
+        back = await server.press_button(server.admin, quote, star)  # pressed again: the vote is taken back
+        await server.wait_for(lambda: back.response_type, what="the vote taken back")
+        assert votes(db_path) == [] and quote.button("⭐")["label"] == "0"
+        once_more = await server.press_button(server.admin, quote, star)
+        await server.wait_for(lambda: once_more.response_type, what="one vote")
+        assert quote.button("⭐")["label"] == "1"
         # The requester's own star is not a vote: a private answer, and nothing counted.
         own = await server.press_button(server.member, quote, star)
         refusal = await server.wait_for_message(timeout=10)
