@@ -77,25 +77,34 @@ class CopyGuard:
             self._codes = (chars, codes)
         return self._codes[1]
 
-    def allowed(self, history: Sequence[int], chars: Sequence[str]) -> np.ndarray | None:
-        """Per vocabulary id: may it come next without copying a window? ``None``: every id may."""
-        need = self.window - 1
-        tail = history[-need:] if need else []
-        offset = len(SPECIAL_TOKENS)
-        if len(tail) < need or not len(self.hashes) or any(t < offset for t in tail):
-            return None
-        h = 0
-        for token in tail:
-            h = (h * _BASE + ord(chars[token - offset])) & _MASK
-        with np.errstate(over="ignore"):
-            candidates = np.uint64(h * _BASE & _MASK) + self._char_codes(chars)
-        keys = _keys(candidates)
+    def copying(self, histories: Sequence[Sequence[int]], chars: Sequence[str]) -> np.ndarray:
+        """[rows, vocab] bool: which ids would complete a window of a training quote (all rows at once).
+
+        A row with fewer than ``window - 1`` characters since its start copies nothing; end-of-quote and
+        the other special ids never copy.
+        """
+        codes = self._char_codes(chars)
+        need, offset = self.window - 1, len(SPECIAL_TOKENS)
+        hits = np.zeros((len(histories), len(codes)), dtype=bool)
+        rows = [r for r, h in enumerate(histories) if len(h) >= need and min(h[len(h) - need :]) >= offset]
+        if not rows or not len(self.hashes) or need < 1:
+            return hits
+        tails = codes[np.array([histories[r][len(histories[r]) - need :] for r in rows])]  # [n, need]
+        with np.errstate(over="ignore"):  # the polynomial of each tail, modulo 2**64 as in ``fit``
+            h = np.zeros(len(rows), dtype=np.uint64)
+            for k in range(need):
+                h = h * np.uint64(_BASE) + tails[:, k]
+            keys = _keys(h[:, None] * np.uint64(_BASE) + codes[None, :])  # [n, vocab]
         found = np.searchsorted(self.hashes, keys)
         hit = self.hashes[np.minimum(found, len(self.hashes) - 1)] == keys
-        if not hit[offset:].any():
-            return None
-        hit[:offset] = False  # end-of-quote never copies
-        return ~hit
+        hit[:, :offset] = False
+        hits[rows] = hit
+        return hits
+
+    def allowed(self, history: Sequence[int], chars: Sequence[str]) -> np.ndarray | None:
+        """Per vocabulary id: may it come next without copying a window? ``None``: every id may."""
+        hit = self.copying([history], chars)[0]
+        return ~hit if hit.any() else None
 
 
 def block_copies(
@@ -106,14 +115,15 @@ def block_copies(
     on: Sequence[bool],
 ) -> torch.Tensor:
     """Forbid (-inf) each row's ids that would copy a window; a row it would empty keeps its choices."""
-    out = x
-    for i, (history, use) in enumerate(zip(histories, on, strict=True)):
-        allowed = guard.allowed(history, chars) if use else None
-        if allowed is None:
-            continue
-        row = x[i].masked_fill(torch.from_numpy(~allowed), float("-inf"))
-        if torch.isfinite(row).any():
-            if out is x:
-                out = x.clone()
-            out[i] = row
+    rows = [i for i, use in enumerate(on) if use]
+    if not rows:
+        return x
+    hits = torch.from_numpy(guard.copying([histories[i] for i in rows], chars))
+    if not hits.any():
+        return x
+    index = torch.tensor(rows)
+    blocked = x[index].masked_fill(hits, float("-inf"))
+    keep = torch.isfinite(blocked).any(dim=-1, keepdim=True)
+    out = x.clone()
+    out[index] = torch.where(keep, blocked, x[index])
     return out

@@ -15,7 +15,10 @@ gives every lexicon word a small share (``PRIOR``), so words the quotes never us
 Words are the lexicon's (``model.voice``): runs of letters, lower-cased; their ids are their positions in
 the sorted lexicon, so the words starting with a prefix are one range of ids, and a context's followers
 are summed over that range with one ``searchsorted``. A sentence end (``.``, ``!``, ``?``, a new line)
-starts the context afresh, as does the quote's start.
+starts the context afresh, as does the quote's start; it is also counted, as a word (id ``end``, one past
+the lexicon's), so that best-of's ``score`` knows after which words the character's sentences end. (Used
+in sampling too, as a veto on ending a sentence after such words, it made sentences run on: the
+character model already knows how often they end.)
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from model.vocab import EOS_ID, SPECIAL_TOKENS
+from model.vocab import SPECIAL_TOKENS
 from model.voice import MAX_WORD, Lexicon, Voice, word_in_progress
 
 START = -1  # the context id of "no word yet in this sentence"
@@ -39,6 +42,7 @@ SENTENCE_END = "\0"  # the sentence's end as a word of the counts (no word holds
 PRIOR = 0.1  # pseudo-count of every lexicon word at the unigram level
 _TOP = "\U0010ffff"
 _CACHE_LIMIT = 200_000
+_BIAS_CACHE_LIMIT = 100_000
 _CONTEXT_CHARS = 80  # how far back the two context words are looked for
 
 
@@ -98,6 +102,7 @@ class Phrasing:
         self._level2 = self._group(self.bigram[:, :1], self.bigram[:, 1], self.bigram[:, 2])
         self._level3 = self._group(self.trigram[:, :2], self.trigram[:, 2], self.trigram[:, 3])
         self._cache: dict[tuple[int, int, str], tuple[dict[str, float], float] | None] = {}
+        self._ranges: dict[str, tuple[str, np.ndarray, np.ndarray] | None] = {}
         self._biases: dict[tuple[int, int, str], tuple[torch.Tensor, torch.Tensor] | None] = {}
         self._biases_for: np.ndarray | None = None  # the vocabulary table the biases were built for
 
@@ -171,19 +176,23 @@ class Phrasing:
                 mass = (followers.mass(lo, hi) + followers.types * mass) / (followers.total + followers.types)
         return mass
 
-    def next_letters(
-        self, context: tuple[int, int], prefix: str
-    ) -> tuple[dict[str, float], float, float] | None:
-        """Log q of each letter that may follow ``prefix``, of ending the word here, and of the sentence
-        ending right after that word (``None``: no word starts so).
+    def known(self, context: tuple[int, int]) -> tuple[int, int]:
+        """``context`` with the words the counts never saw it continue replaced by ``UNKNOWN``: the same
+        probabilities, and one cache entry for every context that backs off alike."""
+        u, v = context
+        if (u, v) not in self._level3:
+            u = UNKNOWN
+            if (v,) not in self._level2:
+                v = UNKNOWN
+        return u, v
 
-        ``prefix`` is lower-case; q is conditioned on the next word starting with ``prefix``.
-        """
-        key = (*context, prefix)
-        if key in self._cache:
-            return self._cache[key]
-        result = None
+    def _ranges_of(self, prefix: str) -> tuple[str, np.ndarray, np.ndarray] | None:
+        """(the letters that may follow ``prefix``, then each one's word-id range and, last, the range of
+        the word ``prefix`` itself, empty if it is none); ``None``: no word starts so."""
+        if prefix in self._ranges:
+            return self._ranges[prefix]
         found = self.lexicon.follow(prefix) if len(prefix) <= MAX_WORD else None
+        result = None
         if found is not None:
             letters, whole = found
             words = self.lexicon.words
@@ -194,20 +203,33 @@ class Phrasing:
             ]
             lo = np.array([*starts, bisect_left(words, prefix)], dtype=np.int64)
             hi = np.array([*ends, lo[-1] + (1 if whole else 0)], dtype=np.int64)
+            result = (letters, lo, hi)
+        if len(self._ranges) >= _CACHE_LIMIT:
+            self._ranges.clear()
+        self._ranges[prefix] = result
+        return result
+
+    def next_letters(self, context: tuple[int, int], prefix: str) -> tuple[dict[str, float], float] | None:
+        """(log q of each letter that may follow ``prefix``, log q of ending the word here), or ``None``.
+
+        ``prefix`` is lower-case; q is conditioned on the next word starting with ``prefix``.
+        """
+        context = self.known(context)
+        key = (*context, prefix)
+        if key in self._cache:
+            return self._cache[key]
+        result = None
+        ranges = self._ranges_of(prefix)
+        if ranges is not None:
+            letters, lo, hi = ranges
             mass = self._mass(*context, lo, hi)
             total = mass.sum()
             if total > 0:
                 with np.errstate(divide="ignore"):
                     logs = np.log(mass / total)
-                ends_sentence = 0.0
-                if whole:  # how likely the sentence ends after this word, in its own context
-                    word = int(lo[-1])
-                    end = np.array([self.end])
-                    ends_sentence = float(self._mass(context[1], word, end, end + 1)[0])
                 result = (
                     {letter: float(x) for letter, x in zip(letters, logs[:-1], strict=True)},
                     float(logs[-1]),
-                    ends_sentence,
                 )
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
@@ -236,17 +258,16 @@ class Phrasing:
         self,
         context: tuple[int, int],
         prefix: str,
-        tables: tuple[np.ndarray, dict[str, list[int]], np.ndarray],
+        tables: tuple[np.ndarray, dict[str, list[int]]],
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(log q per vocabulary id, which ids are letters) for ``next_letters``; ``None``: no say.
 
-        ``tables``: the ids that end a word and each lower-case letter's ids (``Voice.vocab_tables``),
-        and the ids that end a sentence (``.!?``, a new line, end-of-quote): after a whole word these get
-        the chance that the sentence ends there, the other word ends the chance that it goes on.
+        ``tables``: the ids that end a word and each lower-case letter's ids (``Voice.vocab_tables``).
         """
-        enders, ids_of, stops = tables
+        enders, ids_of = tables
         if self._biases_for is not enders:
             self._biases, self._biases_for = {}, enders
+        context = self.known(context)
         key = (*context, prefix)
         if key in self._biases:
             return self._biases[key]
@@ -257,15 +278,13 @@ class Phrasing:
             bias = np.zeros(len(enders), dtype=np.float32)
             bias[letter_ids] = -np.inf
             if prefix:
-                with np.errstate(divide="ignore"):
-                    bias[enders & stops] = found[1] + np.log(found[2])
-                    bias[enders & ~stops] = found[1] + np.log1p(-found[2])
+                bias[enders] = found[1]
             for letter, log_q in found[0].items():
                 bias[ids_of.get(letter, [])] = log_q
             letters = np.zeros(len(enders), dtype=bool)
             letters[letter_ids] = True
             result = (torch.from_numpy(bias), torch.from_numpy(letters))
-        if len(self._biases) >= _CACHE_LIMIT:
+        if len(self._biases) >= _BIAS_CACHE_LIMIT:  # 40 MB at most for a 70-character vocabulary
             self._biases.clear()
         self._biases[key] = result
         return result
@@ -297,12 +316,9 @@ class Phrasing:
 
 
 @lru_cache(maxsize=16)
-def _char_masks(chars: tuple[str, ...]) -> tuple[torch.Tensor, np.ndarray]:
-    """The ids of capital letters, and of the characters that end a sentence (end-of-quote too)."""
-    offset = len(SPECIAL_TOKENS)
-    stops = np.array([False] * offset + [c in SENTENCE_ENDS for c in chars])
-    stops[EOS_ID] = True
-    return torch.tensor([False] * offset + [c.isupper() for c in chars]), stops
+def _upper_ids(chars: tuple[str, ...]) -> torch.Tensor:
+    """The ids of capital letters."""
+    return torch.tensor([False] * len(SPECIAL_TOKENS) + [c.isupper() for c in chars])
 
 
 def fuse_phrasing(
@@ -322,9 +338,8 @@ def fuse_phrasing(
     phrasing = voice.phrasing
     if phrasing is None or not any(weights):
         return x
-    upper, stops = _char_masks(tuple(chars))
-    tables = (*voice.vocab_tables(chars), stops)
-    out = x.clone()
+    tables = voice.vocab_tables(chars)
+    rows, biases, letter_masks, in_word, after_small = [], [], [], [], []
     for i, (history, weight) in enumerate(zip(histories, weights, strict=True)):
         if not weight:
             continue
@@ -332,15 +347,29 @@ def fuse_phrasing(
         found = phrasing.bias(phrasing.context_of(history, chars, len(prefix)), prefix, tables)
         if found is None:
             continue
-        bias, letters = found
-        moved = x[i] + weight * bias
-        if prefix and chars[history[-1] - len(SPECIAL_TOKENS)].islower():  # no "printeR" mid-word
-            moved = moved.masked_fill(upper, float("-inf"))
-        if prefix:
-            if torch.isfinite(moved).any():
-                out[i] = moved
-            continue
-        before, after = torch.logsumexp(x[i, letters], 0), torch.logsumexp(moved[letters], 0)
-        if torch.isfinite(before) and torch.isfinite(after):
-            out[i, letters] = moved[letters] + (before - after)
+        rows.append(i)
+        biases.append(found[0] * weight)
+        letter_masks.append(found[1])
+        in_word.append(bool(prefix))
+        after_small.append(bool(prefix) and chars[history[-1] - len(SPECIAL_TOKENS)].islower())
+    if not rows:
+        return x
+    index = torch.tensor(rows)
+    before, letters = x[index], torch.stack(letter_masks)
+    moved = before + torch.stack(biases)
+    moved[torch.tensor(after_small)] = moved[torch.tensor(after_small)].masked_fill(
+        _upper_ids(tuple(chars)),
+        float("-inf"),  # no "printeR" inside a word
+    )
+    # Between words: letters shifted back to the share the character model gave them.
+    ninf = float("-inf")
+    shift = torch.logsumexp(before.masked_fill(~letters, ninf), -1) - torch.logsumexp(
+        moved.masked_fill(~letters, ninf), -1
+    )
+    between = torch.where(letters, moved + shift[:, None], before)
+    word = torch.tensor(in_word)[:, None]
+    fused = torch.where(word, moved, between)
+    usable = torch.isfinite(fused).any(-1) & (torch.tensor(in_word) | torch.isfinite(shift))
+    out = x.clone()
+    out[index] = torch.where(usable[:, None], fused, before)
     return out

@@ -22,16 +22,16 @@ def phrasing() -> Phrasing:
     return Phrasing.fit(QUOTES, lexicon)
 
 
-def total(found: tuple[dict[str, float], float, float]) -> float:
-    letters, end, _ = found
+def total(found: tuple[dict[str, float], float]) -> float:
+    letters, end = found
     return sum(math.exp(x) for x in letters.values()) + math.exp(end)
 
 
 def test_next_letters_follow_the_quotes_in_context(phrasing):
     i, like = phrasing.word_id("i"), phrasing.word_id("like")
-    letters, _, _ = phrasing.next_letters((START, i), "")
+    letters, _ = phrasing.next_letters((START, i), "")
     assert max(letters, key=letters.get) == "l"  # "I like", twice
-    letters, end, _ = phrasing.next_letters((i, like), "t")
+    letters, end = phrasing.next_letters((i, like), "t")
     assert max(letters, key=letters.get) == "e"  # "like tea" over "tent" (lexicon only)
     assert end == -math.inf  # "t" is no word
     assert total(phrasing.next_letters((i, like), "te")) == pytest.approx(1.0)
@@ -39,9 +39,9 @@ def test_next_letters_follow_the_quotes_in_context(phrasing):
 
 
 def test_a_word_only_the_lexicon_knows_stays_possible(phrasing):
-    letters, _, _ = phrasing.next_letters((START, START), "")
+    letters, _ = phrasing.next_letters((START, START), "")
     assert "l" in letters and math.isfinite(letters["l"])  # "lime" and "like" start with l
-    _, end, _ = phrasing.next_letters((START, START), "lime")
+    _, end = phrasing.next_letters((START, START), "lime")
     assert end == 0.0  # the only word with that prefix: it must end here
 
 
@@ -112,13 +112,18 @@ def test_no_capital_after_a_small_letter_inside_a_word(phrasing):
     assert math.isfinite(fused[1, vocab.char_id("K")])  # an all-capitals word goes on in capitals
 
 
-def test_a_sentence_ends_where_the_quotes_end_one(phrasing):
-    i, like = phrasing.word_id("i"), phrasing.word_id("like")
-    *_, after_tea = phrasing.next_letters((i, like), "tea")  # "like tea." once, "like tea, then" once
-    *_, after_you = phrasing.next_letters((START, START), "you")  # "You like ...": never
-    assert after_tea > 0.3 and after_you < 0.1
-    vocab = Vocab.from_texts([ALPHABET])
-    voice = Voice(phrasing.lexicon, phrasing=phrasing)
-    [fused] = fuse_phrasing(torch.zeros(1, len(vocab)), voice, [vocab.encode("You")], vocab.chars, [1.0])
-    assert fused[vocab.char_id(" ")] > fused[vocab.char_id(".")]  # "You." is no sentence of theirs
-    assert phrasing.score("I like tea.") > phrasing.score("I like.")
+def test_the_score_counts_where_sentences_end(phrasing):
+    assert phrasing.score("I like tea.") > phrasing.score("I like.")  # "like." ends none of their sentences
+    assert phrasing.score("I like tea.") > phrasing.score("Tea like I.")
+
+
+def test_contexts_that_back_off_alike_share_one_answer(phrasing):
+    i, like, then = (phrasing.word_id(w) for w in ("i", "like", "then"))
+    assert phrasing.known((i, like)) == (i, like)  # "I like" was seen
+    assert phrasing.known((then, like)) == (UNKNOWN, like)  # "then like" was not; "like ..." was
+    assert phrasing.known((like, phrasing.word_id("tent"))) == (UNKNOWN, UNKNOWN)  # a lexicon-only word
+    assert phrasing.next_letters((then, like), "t") == phrasing.next_letters((UNKNOWN, like), "t")
+    uncached = Phrasing(phrasing.lexicon, phrasing.unigram, phrasing.bigram, phrasing.trigram)
+    assert uncached._mass(then, like, *uncached._ranges_of("t")[1:]).tolist() == pytest.approx(
+        uncached._mass(UNKNOWN, like, *uncached._ranges_of("t")[1:]).tolist()
+    )
