@@ -105,6 +105,7 @@ class Phrasing:
         self._ranges: dict[str, tuple[str, np.ndarray, np.ndarray] | None] = {}
         self._biases: dict[tuple[int, int, str], tuple[torch.Tensor, torch.Tensor] | None] = {}
         self._biases_for: np.ndarray | None = None  # the vocabulary table the biases were built for
+        self._letters: tuple[torch.Tensor, np.ndarray] = (torch.zeros(0, dtype=torch.bool), np.zeros(0))
 
     @staticmethod
     def _group(contexts: np.ndarray, words: np.ndarray, counts: np.ndarray) -> dict[tuple, _Followers]:
@@ -265,7 +266,10 @@ class Phrasing:
         ``tables``: the ids that end a word and each lower-case letter's ids (``Voice.vocab_tables``).
         """
         enders, ids_of = tables
-        if self._biases_for is not enders:
+        if self._biases_for is not enders:  # a new vocabulary: its letters, and a bias with them all -inf
+            letters = np.zeros(len(enders), dtype=bool)
+            letters[[i for ids in ids_of.values() for i in ids]] = True
+            self._letters = (torch.from_numpy(letters), np.where(letters, -np.inf, 0.0).astype(np.float32))
             self._biases, self._biases_for = {}, enders
         context = self.known(context)
         key = (*context, prefix)
@@ -274,17 +278,13 @@ class Phrasing:
         found = self.next_letters(context, prefix)
         result = None
         if found is not None:
-            letter_ids = [i for ids in ids_of.values() for i in ids]
-            bias = np.zeros(len(enders), dtype=np.float32)
-            bias[letter_ids] = -np.inf
+            bias = self._letters[1].copy()
             if prefix:
                 bias[enders] = found[1]
             for letter, log_q in found[0].items():
                 bias[ids_of.get(letter, [])] = log_q
-            letters = np.zeros(len(enders), dtype=bool)
-            letters[letter_ids] = True
-            result = (torch.from_numpy(bias), torch.from_numpy(letters))
-        if len(self._biases) >= _BIAS_CACHE_LIMIT:  # 40 MB at most for a 70-character vocabulary
+            result = (torch.from_numpy(bias), self._letters[0])
+        if len(self._biases) >= _BIAS_CACHE_LIMIT:  # 30 MB at most for a 70-character vocabulary
             self._biases.clear()
         self._biases[key] = result
         return result
