@@ -76,6 +76,7 @@ def test_quotebot_console_writes_a_quote_from_anywhere(installed: Path, outside:
 
 def test_quotebot_train_and_a_retrain_child_from_the_install(installed: Path, outside: Path):
     tiny = ["--hidden", "32", "--embed", "16", "--layers", "1", "--epochs", "1", "--batch-size", "32"]
+    tiny += ["--voice-samples", "16"]  # the voice fit is tests/model/test_training_voice.py's subject
     base = outside / "base.pt"
     # No --corpus path of the repository: the bundled sample corpus, as the installed package has it.
     corpus = run(
@@ -98,7 +99,8 @@ from bot.retrain.child_process import Child, child_environment
 async def main():
     assert "PYTHONPATH" not in child_environment()
     argv = [sys.executable, "-m", "training", "finetune", "--from", {str(base)!r}, "--corpus", {str(guild)!r},
-            "--out", {str(out)!r}, "--epochs", "2", "--threads", "1", "--progress", "jsonl"]
+            "--out", {str(out)!r}, "--epochs", "2", "--threads", "1", "--progress", "jsonl",
+            "--voice-samples", "16"]
     child = await Child.start(argv)
     loop = asyncio.get_running_loop()
     events = [event async for event in child.events(loop.time() + 150)]

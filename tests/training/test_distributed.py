@@ -37,6 +37,7 @@ def test_two_cpu_processes_end_with_identical_weights(tmp_path):
     command += ["-m", "training", "train", "--corpus", str(SAMPLE_CORPUS), "--epochs", "1", "--out", str(out)]
     command += ["--hidden", "32", "--embed", "16", "--batch-size", "16", "--eval-every", "4", "--lr", "1e-2"]
     command += ["--warmup-steps", "1", "--progress", "none", "--threads", "1", "--keep-rank-weights"]
+    command += ["--voice-samples", "16"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]

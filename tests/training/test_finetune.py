@@ -14,7 +14,7 @@ from training.base_text import BaseText
 from training.corpus import split_quotes
 from training.finetune import drift_guard, grow_for, split_new
 
-TINY = ["--batch-size", "32", "--progress", "none"]
+TINY = ["--batch-size", "32", "--progress", "none", "--voice-samples", "16"]  # the fit: test_training_voice
 NEW_QUOTES = [
     "Ünïcode is my love language, said nobody €ver.",
     "The printer jammed again; I have named it Günther.",

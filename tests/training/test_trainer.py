@@ -14,6 +14,7 @@ from training.scoring import score_quotes
 from training.trainer import TrainSettings, lr_at, state_path_for, train_model
 
 TINY = ["--hidden", "32", "--embed", "16", "--batch-size", "32", "--progress", "none"]
+TINY += ["--voice-samples", "16"]  # the voice fit is tests/model/test_training_voice.py's subject
 
 
 @pytest.fixture

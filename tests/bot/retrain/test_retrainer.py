@@ -108,7 +108,17 @@ def make_retrainer(store: Store, bot_parts, base_checkpoint: Path, **changes) ->
         "loop_target": 1.0,
         "max_quote_chars": 40,
         "progress_every_s": 0.0,
-        "finetune_args": ("--batch-size", "16", "--eval-every", "5", "--chunk-len", "64"),
+        # a small voice fit: it is tests/model/test_training_voice.py's subject
+        "finetune_args": (
+            "--batch-size",
+            "16",
+            "--eval-every",
+            "5",
+            "--chunk-len",
+            "64",
+            "--voice-samples",
+            "16",
+        ),
     }
     return Retrainer(RetrainConfig(**{**values, **changes}), store, versions, guild_models)
 
