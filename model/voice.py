@@ -1,4 +1,4 @@
-"""The voice a checkpoint carries besides its weights: a word lexicon and an end-of-quote calibration.
+"""The voice a checkpoint carries besides its weights: how its character's quotes are worded and end.
 
     voice = Voice(Lexicon(["hey", "you"]), LengthCalibration((0, 40), (-1.0, 0.5)))
     metadata["voice"] = voice.to_metadata()            # plain values, stored in the checkpoint
@@ -13,6 +13,9 @@ built from that vocabulary (bot, console, schedules, best-of, ``python -m model 
   A word in progress that is not in the lexicon at all (typed in a seed) is left alone.
 - **length calibration**: a bias on the end-of-quote logit per bin of the quote's length so far,
   fitted after training (``model.calibrate``) so that sampled lengths follow the validation quotes'.
+- **phrasing** (``model.phrasing``): a word trigram model of the training quotes, fused into sampling.
+- **copy guard** (``model.copy_guard``): no 24 characters of a training quote copied verbatim.
+- **quote ends**: the characters the training quotes end with; a quote ends only after one of them.
 
 A word here is a run of letters (``str.isalpha``): ``don't`` is ``don`` + ``t``, as in the benchmark.
 """

@@ -62,6 +62,7 @@ from training.verdict import decide
 
 GUARD_SHARE = 0.75  # of the score margin: finetune's own drift guard, measured on other base quotes
 RUNS_DIR = ".runs"  # under the models folder: one working folder per run, removed when it ends
+CANCEL_AGAIN_S = 0.5  # close(): how long a cancelled run has before it is cancelled again
 _log = logging.getLogger(__name__)
 
 
@@ -246,11 +247,14 @@ class Retrainer:
         """Stop every run without writing to the store (it may be closed): they become 'interrupted' at the
         next start-up."""
         self.queue.clear()  # nothing of theirs had started
-        tasks = [handle.task for handle in self._runs.values() if handle.task is not None]
-        tasks += list(self._next_tasks)
-        for task in tasks:
-            task.cancel()  # each run kills its child on the way out
-        await asyncio.gather(*tasks, return_exceptions=True)
+        pending = {handle.task for handle in self._runs.values() if handle.task is not None}
+        pending |= set(self._next_tasks)
+        # Each run kills its child on the way out. A cancel can be lost (Python 3.11's asyncio.wait_for
+        # returns a result that lands with it, and the run would go on to promote): cancel until done.
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN_S)
 
     # -- one run ---------------------------------------------------------------------------------------------
 

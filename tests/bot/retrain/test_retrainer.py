@@ -335,6 +335,28 @@ async def test_start_up_never_touches_another_processs_live_run_or_its_folder(
     assert files_under(versions.models_dir) == [folder / "candidate.pt"]
 
 
+async def test_close_ends_a_run_whose_first_cancel_was_lost(store, bot_parts, base_checkpoint):
+    # Python 3.11's asyncio.wait_for can return a result that lands with the cancel, and drop the cancel:
+    # a run reading its child's progress lines went on to promote after the bot had closed (seen once).
+    retrainer = make_retrainer(store, bot_parts, base_checkpoint)
+    cancels = []
+
+    async def run_that_loses_one_cancel() -> None:
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                cancels.append(1)
+                if len(cancels) > 1:
+                    raise  # the second cancel ends it
+
+    task = asyncio.create_task(run_that_loses_one_cancel())
+    retrainer._next_tasks.add(task)
+    await asyncio.sleep(0)
+    await asyncio.wait_for(retrainer.close(), 5)
+    assert task.cancelled() and len(cancels) == 2
+
+
 @pytest.mark.slow
 async def test_closing_the_bot_mid_run_stops_the_child_and_the_next_start_marks_it_interrupted(
     store, bot_parts, base_checkpoint
