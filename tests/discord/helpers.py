@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -54,3 +55,9 @@ async def ask(server: DiscordServer, content: str, user=None):
     sent = await server.user_sends(user or server.member, content)
     reply = await server.wait_for_message(server.channel, timeout=10)
     return sent, reply
+
+
+def votes(db_path: Path) -> list[tuple[int, int]]:
+    """The (quote id, user id) of every vote stored in the bot's SQLite file, sorted."""
+    with sqlite3.connect(db_path) as db:
+        return sorted(db.execute("SELECT quote_id, user_id FROM votes"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.discord.helpers import ask, bot_settings, running
+from tests.discord.helpers import ask, bot_settings, running, votes
 from tests.discord_server import DiscordServer
 
 pytestmark = pytest.mark.discord
@@ -21,11 +21,6 @@ pytestmark = pytest.mark.discord
 @pytest.fixture
 def settings(discord_server: DiscordServer, mention_checkpoint: Path, tmp_path: Path):
     return bot_settings(discord_server, mention_checkpoint, DB_PATH=str(tmp_path / "bot.db"))
-
-
-def votes(db_path: Path) -> list[tuple[int, int]]:
-    with sqlite3.connect(db_path) as db:
-        return sorted(db.execute("SELECT quote_id, user_id FROM votes"))
 
 
 async def recorded(db_path: Path, message_id: int) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import QuoteBot, create_bot
-from tests.discord.helpers import ask, bot_settings, running
+from tests.discord.helpers import ask, bot_settings, running, votes
 from tests.discord_server import DiscordServer
 from tests.discord_server.interaction_record import InteractionRecord
 from tests.helpers import free_port
@@ -30,11 +30,6 @@ STORE_GONE = "no active connection"  # aiosqlite's error for a closed connection
 @pytest.fixture
 def settings(discord_server: DiscordServer, mention_checkpoint: Path, tmp_path: Path):
     return bot_settings(discord_server, mention_checkpoint, DB_PATH=str(tmp_path / "bot.db"))
-
-
-def votes(db_path: Path) -> list[tuple[int, int]]:
-    with sqlite3.connect(db_path) as db:
-        return sorted(db.execute("SELECT quote_id, user_id FROM votes"))
 
 
 async def posted_quote(server: DiscordServer, db_path: Path):
