@@ -5,7 +5,8 @@
 
 A character model alone strings real words into sentences without sense: it has not read enough of the
 character to know what they talk about and how they put it. A word model of the same quotes knows that
-(it is what a Markov bot is), but can only recombine the quotes. Sampling uses both (shallow fusion):
+(it is what a Markov bot is), but can only recombine the quotes. Sampling uses both (shallow fusion,
+``model.fusion``):
 each next character's logit gets ``weight * log q``, where q is the word model's probability that the
 word in progress goes on with that letter, or ends there, given the two words before it. Between words
 it only chooses among letters (whether a word comes next, or punctuation, stays the character model's
@@ -27,13 +28,12 @@ import math
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 
 import numpy as np
 import torch
 
 from model.vocab import SPECIAL_TOKENS
-from model.voice import MAX_WORD, Lexicon, Voice, word_in_progress
+from model.voice import MAX_WORD, Lexicon
 
 START = -1  # the context id of "no word yet in this sentence"
 UNKNOWN = -2  # a context word the lexicon lacks: no trigram or bigram continues it
@@ -44,6 +44,7 @@ _TOP = "\U0010ffff"
 _CACHE_LIMIT = 200_000
 _BIAS_CACHE_LIMIT = 100_000
 _CONTEXT_CHARS = 80  # how far back the two context words are looked for
+_CONTEXT_CACHE_LIMIT = 20_000  # contexts by the text they were read from (inside a word, all hits)
 
 
 def _tokens(text: str) -> Iterable[str | None]:
@@ -101,11 +102,12 @@ class Phrasing:
         self._cum1 = np.concatenate([[0.0], np.cumsum(p1 / p1.sum())])
         self._level2 = self._group(self.bigram[:, :1], self.bigram[:, 1], self.bigram[:, 2])
         self._level3 = self._group(self.trigram[:, :2], self.trigram[:, 2], self.trigram[:, 3])
-        self._cache: dict[tuple[int, int, str], tuple[dict[str, float], float] | None] = {}
         self._ranges: dict[str, tuple[str, np.ndarray, np.ndarray] | None] = {}
         self._biases: dict[tuple[int, int, str], tuple[torch.Tensor, torch.Tensor] | None] = {}
         self._biases_for: np.ndarray | None = None  # the vocabulary table the biases were built for
-        self._letters: tuple[torch.Tensor, np.ndarray] = (torch.zeros(0, dtype=torch.bool), np.zeros(0))
+        self._letters = torch.zeros(0, dtype=torch.bool)
+        self._slots: dict[str, np.ndarray] = {}
+        self._contexts: dict[tuple[int, ...], tuple[int, int]] = {}
 
     @staticmethod
     def _group(contexts: np.ndarray, words: np.ndarray, counts: np.ndarray) -> dict[tuple, _Followers]:
@@ -210,32 +212,29 @@ class Phrasing:
         self._ranges[prefix] = result
         return result
 
+    def _logs(self, context: tuple[int, int], prefix: str) -> tuple[str, np.ndarray] | None:
+        """(the letters that may follow ``prefix``, log q of each and last of ending the word here)."""
+        ranges = self._ranges_of(prefix)
+        if ranges is None:
+            return None
+        letters, lo, hi = ranges
+        mass = self._mass(*self.known(context), lo, hi)
+        total = mass.sum()
+        if total <= 0:
+            return None
+        with np.errstate(divide="ignore"):
+            return letters, np.log(mass / total)
+
     def next_letters(self, context: tuple[int, int], prefix: str) -> tuple[dict[str, float], float] | None:
         """(log q of each letter that may follow ``prefix``, log q of ending the word here), or ``None``.
 
         ``prefix`` is lower-case; q is conditioned on the next word starting with ``prefix``.
         """
-        context = self.known(context)
-        key = (*context, prefix)
-        if key in self._cache:
-            return self._cache[key]
-        result = None
-        ranges = self._ranges_of(prefix)
-        if ranges is not None:
-            letters, lo, hi = ranges
-            mass = self._mass(*context, lo, hi)
-            total = mass.sum()
-            if total > 0:
-                with np.errstate(divide="ignore"):
-                    logs = np.log(mass / total)
-                result = (
-                    {letter: float(x) for letter, x in zip(letters, logs[:-1], strict=True)},
-                    float(logs[-1]),
-                )
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[key] = result
-        return result
+        found = self._logs(context, prefix)
+        if found is None:
+            return None
+        letters, logs = found
+        return {letter: float(x) for letter, x in zip(letters, logs[:-1], strict=True)}, float(logs[-1])
 
     def score(self, text: str) -> float:
         """Mean log-probability per word (and sentence end) of ``text`` under this word model (0: no words).
@@ -264,37 +263,65 @@ class Phrasing:
         """(log q per vocabulary id, which ids are letters) for ``next_letters``; ``None``: no say.
 
         ``tables``: the ids that end a word and each lower-case letter's ids (``Voice.vocab_tables``).
+        Ids other than letters and (in a word) word ends get 0; letters no word goes on with, -inf.
         """
         enders, ids_of = tables
-        if self._biases_for is not enders:  # a new vocabulary: its letters, and a bias with them all -inf
+        if self._biases_for is not enders:  # a new vocabulary: its letters, and fresh caches
             letters = np.zeros(len(enders), dtype=bool)
             letters[[i for ids in ids_of.values() for i in ids]] = True
-            self._letters = (torch.from_numpy(letters), np.where(letters, -np.inf, 0.0).astype(np.float32))
-            self._biases, self._biases_for = {}, enders
+            self._letters = torch.from_numpy(letters)
+            self._biases, self._slots, self._biases_for = {}, {}, enders
         context = self.known(context)
         key = (*context, prefix)
         if key in self._biases:
             return self._biases[key]
-        found = self.next_letters(context, prefix)
+        found = self._logs(context, prefix)
         result = None
         if found is not None:
-            bias = self._letters[1].copy()
-            if prefix:
-                bias[enders] = found[1]
-            for letter, log_q in found[0].items():
-                bias[ids_of.get(letter, [])] = log_q
-            result = (torch.from_numpy(bias), self._letters[0])
+            logs = np.concatenate([found[1], [-np.inf, 0.0]]).astype(np.float32)
+            result = (torch.from_numpy(logs[self._slots_of(prefix, found[0], tables)]), self._letters)
         if len(self._biases) >= _BIAS_CACHE_LIMIT:  # 30 MB at most for a 70-character vocabulary
             self._biases.clear()
         self._biases[key] = result
         return result
 
+    def _slots_of(
+        self, prefix: str, letters: str, tables: tuple[np.ndarray, dict[str, list[int]]]
+    ) -> np.ndarray:
+        """Per vocabulary id, its place in ``[*letters' log q, end's log q, -inf, 0]`` (cached per prefix)."""
+        slots = self._slots.get(prefix)
+        if slots is None:
+            enders, ids_of = tables
+            n = len(letters)
+            slots = np.full(len(enders), n + 2, dtype=np.int64)  # not a letter: 0
+            if prefix:
+                slots[enders] = n  # ending the word here
+            place = {letter: j for j, letter in enumerate(letters)}
+            for letter, ids in ids_of.items():
+                slots[ids] = place.get(letter, n + 1)  # a letter no word goes on with: -inf
+            if len(self._slots) >= _CACHE_LIMIT:
+                self._slots.clear()
+            self._slots[prefix] = slots
+        return slots
+
     def context_of(self, history: Sequence[int], chars: Sequence[str], prefix_len: int) -> tuple[int, int]:
         """The ids of the two words before the word in progress (``START`` past a sentence's start)."""
+        stop = max(-1, len(history) - prefix_len - _CONTEXT_CHARS - 1)
+        key = tuple(history[stop + 1 : len(history) - prefix_len])  # all the walk below reads
+        found = self._contexts.get(key)
+        if found is None:
+            found = self._walk_back(history, chars, prefix_len, stop)
+            if len(self._contexts) >= _CONTEXT_CACHE_LIMIT:
+                self._contexts.clear()
+            self._contexts[key] = found
+        return found
+
+    def _walk_back(
+        self, history: Sequence[int], chars: Sequence[str], prefix_len: int, stop: int
+    ) -> tuple[int, int]:
         offset = len(SPECIAL_TOKENS)
         ids: list[int] = []
         letters: list[str] = []
-        stop = max(-1, len(history) - prefix_len - _CONTEXT_CHARS - 1)
         for position in range(len(history) - prefix_len - 1, stop, -1):  # walk back from the word
             token = history[position]
             char = chars[token - offset] if token >= offset else "\n"  # the quote's start ends a sentence
@@ -313,63 +340,3 @@ class Phrasing:
                 ids.append(self.word_id("".join(reversed(letters))))
         ids += [START] * (2 - len(ids))
         return ids[1], ids[0]
-
-
-@lru_cache(maxsize=16)
-def _upper_ids(chars: tuple[str, ...]) -> torch.Tensor:
-    """The ids of capital letters."""
-    return torch.tensor([False] * len(SPECIAL_TOKENS) + [c.isupper() for c in chars])
-
-
-def fuse_phrasing(
-    x: torch.Tensor,
-    voice: Voice,
-    histories: Sequence[list[int]],
-    chars: Sequence[str],
-    weights: Sequence[float],
-) -> torch.Tensor:
-    """Each row's logits [batch, vocab] plus ``weight * log q`` of ``voice.phrasing`` (weight 0: as is).
-
-    In a word, each letter's ids (both cases) get that letter's log q and every id that ends a word
-    gets the log q of ending; letters no lexicon word continues with get -inf, and so do capitals after
-    a small letter. Between words only the letters move, shifted so that their total share stays what
-    the character model gave them.
-    """
-    phrasing = voice.phrasing
-    if phrasing is None or not any(weights):
-        return x
-    tables = voice.vocab_tables(chars)
-    rows, biases, letter_masks, in_word, after_small = [], [], [], [], []
-    for i, (history, weight) in enumerate(zip(histories, weights, strict=True)):
-        if not weight:
-            continue
-        prefix = word_in_progress(history, chars)
-        found = phrasing.bias(phrasing.context_of(history, chars, len(prefix)), prefix, tables)
-        if found is None:
-            continue
-        rows.append(i)
-        biases.append(found[0] * weight)
-        letter_masks.append(found[1])
-        in_word.append(bool(prefix))
-        after_small.append(bool(prefix) and chars[history[-1] - len(SPECIAL_TOKENS)].islower())
-    if not rows:
-        return x
-    index = torch.tensor(rows)
-    before, letters = x[index], torch.stack(letter_masks)
-    moved = before + torch.stack(biases)
-    moved[torch.tensor(after_small)] = moved[torch.tensor(after_small)].masked_fill(
-        _upper_ids(tuple(chars)),
-        float("-inf"),  # no "printeR" inside a word
-    )
-    # Between words: letters shifted back to the share the character model gave them.
-    ninf = float("-inf")
-    shift = torch.logsumexp(before.masked_fill(~letters, ninf), -1) - torch.logsumexp(
-        moved.masked_fill(~letters, ninf), -1
-    )
-    between = torch.where(letters, moved + shift[:, None], before)
-    word = torch.tensor(in_word)[:, None]
-    fused = torch.where(word, moved, between)
-    usable = torch.isfinite(fused).any(-1) & (torch.tensor(in_word) | torch.isfinite(shift))
-    out = x.clone()
-    out[index] = torch.where(usable[:, None], fused, before)
-    return out

@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from model.copy_guard import block_copies
-from model.phrasing import fuse_phrasing
+from model.fusion import fuse_phrasing
 from model.processors import (
     RepeatTracker,
     block_ngrams,
@@ -296,10 +296,11 @@ class SamplingDecoder:
             multiplier = torch.tensor([c.dry_multiplier if c.dry_multiplier > 0 else 0.0 for c in configs])
             x = dry_penalty(x, runs, multiplier, column("dry_base"), column("dry_allowed_length"))
             x = block_ngrams(x, runs, column("no_repeat_ngram", torch.long))
-        x = self._lexicon(x, histories, configs)
         voice = self.vocab.voice
+        prefixes = [word_in_progress(h, self.vocab.chars) for h in histories] if voice is not None else []
+        x = self._lexicon(x, prefixes, configs)
         if voice is not None and voice.phrasing is not None:
-            x = fuse_phrasing(x, voice, histories, self.vocab.chars, [c.phrasing for c in configs])
+            x = fuse_phrasing(x, voice, histories, self.vocab.chars, [c.phrasing for c in configs], prefixes)
         if voice is not None and voice.copy_guard is not None:
             x = block_copies(
                 x, voice.copy_guard, histories, self.vocab.chars, [bool(c.no_copy) for c in configs]
@@ -336,16 +337,16 @@ class SamplingDecoder:
         raw[:, EOS_ID] += bias
         return raw
 
-    def _lexicon(self, x: Tensor, histories: Sequence[list[int]], configs: list[SamplingConfig]) -> Tensor:
+    def _lexicon(self, x: Tensor, prefixes: Sequence[str], configs: list[SamplingConfig]) -> Tensor:
         """Step 3b: forbid what would leave the lexicon (a row it would empty keeps its choices)."""
         voice = self.vocab.voice
         if voice is None or voice.lexicon is None or not any(c.lexicon for c in configs):
             return x
         chars = self.vocab.chars
         allowed = np.ones(x.shape, dtype=bool)
-        for i, (history, c) in enumerate(zip(histories, configs, strict=True)):
+        for i, (prefix, c) in enumerate(zip(prefixes, configs, strict=True)):
             if c.lexicon:
-                mask = voice.word_mask(word_in_progress(history, chars), chars)
+                mask = voice.word_mask(prefix, chars)
                 if mask is not None:
                     allowed[i] = mask
         if allowed.all():

@@ -62,3 +62,18 @@ def test_the_guard_survives_the_checkpoint(tmp_path, tiny_model, sample_vocab, s
     assert np.array_equal(
         loaded.allowed(history, sample_vocab.chars), guard.allowed(history, sample_vocab.chars)
     )
+
+
+def test_the_batched_check_agrees_with_every_window_looked_up_directly(sample_vocab, sample_quotes):
+    """copying() (hash, bitmap prefilter, sorted keys) flags exactly the ids that complete a window."""
+    guard = CopyGuard.fit(sample_quotes)
+    windows = {q[i : i + WINDOW] for q in sample_quotes for i in range(len(q) - WINDOW + 1)}
+    rng = np.random.default_rng(0)
+    texts = [q[: rng.integers(WINDOW - 1, len(q))] for q in sample_quotes if len(q) > WINDOW][:40]
+    texts += ["".join(rng.permutation(list(t))) for t in texts[:10]]  # and tails found nowhere
+    chars = sample_vocab.chars
+    hits = guard.copying([sample_vocab.encode(t) for t in texts], chars)
+    for text, row in zip(texts, hits, strict=True):
+        expected = {c for c in chars if text[-(WINDOW - 1) :] + c in windows}
+        assert {chars[i - 4] for i in np.flatnonzero(row)} == expected
+    assert hits.sum() >= 30  # most prefixes of training quotes go on as their quote

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from model.checkpoint import load_checkpoint, save_checkpoint
+from model.fusion import fuse_phrasing
 from model.generate import Generator
-from model.phrasing import START, UNKNOWN, Phrasing, fuse_phrasing
+from model.phrasing import START, UNKNOWN, Phrasing
 from model.sampling import SamplingConfig, SamplingDecoder
 from model.vocab import Vocab
 from model.voice import Lexicon, Voice, letter_runs
@@ -127,3 +128,18 @@ def test_contexts_that_back_off_alike_share_one_answer(phrasing):
     assert uncached._mass(then, like, *uncached._ranges_of("t")[1:]).tolist() == pytest.approx(
         uncached._mass(UNKNOWN, like, *uncached._ranges_of("t")[1:]).tolist()
     )
+
+
+def test_cached_contexts_match_a_fresh_read_of_every_prefix(phrasing):
+    """context_of caches by the text it reads: every position of these texts, read in an order that
+    reuses entries, gives what a fresh model (nothing cached) reads there."""
+    vocab, chars = Vocab.from_texts([ALPHABET]), Vocab.from_texts([ALPHABET]).chars
+    texts = ["I like tea. You like cake", "then I like tea", "You like tea, then they left", "cake like tea"]
+    spots = [vocab.encode(t)[:n] for t in texts for n in range(len(t) + 1)]
+    for part in spots + spots[::-1]:
+        fresh = Phrasing(phrasing.lexicon, phrasing.unigram, phrasing.bigram, phrasing.trigram)
+        for prefix_len in {0, min(2, len(part))}:
+            assert phrasing.context_of(part, chars, prefix_len) == fresh.context_of(part, chars, prefix_len)
+    i, you, like = (phrasing.word_id(w) for w in ("i", "you", "like"))
+    assert phrasing.context_of(vocab.encode("I like tea"), chars, 3) == (i, like)
+    assert phrasing.context_of(vocab.encode("You like tea"), chars, 3) == (you, like)  # same last 8
