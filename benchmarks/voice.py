@@ -10,7 +10,8 @@
 (``python -m training train`` / ``finetune --from`` the bundled model). Seeds: the first word of each
 validation quote, in corpus order (``--seeds`` of them); ``--k`` quotes per seed from each generator:
 ours with the default ``SamplingConfig`` (and any ``--mode LABEL:knob=value,...`` rows), and
-``markovify.NewlineText`` (state size 2, one quote a line) with ``make_sentence_with_start`` (strict=False).
+``markovify.NewlineText`` (state size 2, one quote a line) with ``make_sentence_with_start`` (strict=False);
+with ``--markov-no-copy`` it keeps only quotes that copy no 30 characters (ours' rule), a fairer rival.
 Columns: see ``benchmarks/voice_metrics.py``. Blind pairs (ours and Markov for the same seed and k, sides
 shuffled) go to ``OUT/pairs.json``, which side is which to ``OUT/key.json``: a judge reads only the pairs and
 writes ``{"judge": "...", "verdicts": {"p001": {"in_character": "A|B|tie", "fluent": "A|B|tie",
@@ -24,7 +25,7 @@ import json
 import random
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,7 @@ from training.corpus import load_quotes, split_quotes  # noqa: E402
 from training.loops import is_loop  # noqa: E402
 
 QUESTIONS = ("in_character", "fluent")
+NO_COPY_DRAWS = 50  # ``--markov-no-copy``: draws per row before the row counts as "found none"
 INSTRUCTIONS = (
     "Each pair holds two quotes that start with the same seed. For each pair say which quote sounds more "
     "like the character (in_character: A, B or tie), which reads more fluently (fluent: A, B or tie), "
@@ -63,8 +65,18 @@ def voice_seeds(val_quotes: Sequence[str], count: int) -> list[str]:
     return seeds[:count]
 
 
-def markov_quotes(train: Sequence[str], seeds: Sequence[str], k: int, rng_seed: int) -> list[str | None]:
-    """K Markov quotes per seed (seed-major), ``None`` where the chain found none."""
+def markov_quotes(
+    train: Sequence[str],
+    seeds: Sequence[str],
+    k: int,
+    rng_seed: int,
+    copies: Callable[[str], bool] | None = None,
+) -> list[str | None]:
+    """K Markov quotes per seed (seed-major), ``None`` where the chain found none.
+
+    ``copies``: keep only quotes it rejects (up to ``NO_COPY_DRAWS`` draws a row), so that the baseline
+    is held to our copy rule: a Markov bot that may not recite the character's lines.
+    """
     import markovify  # a dev/benchmark dependency
 
     chain = markovify.NewlineText("\n".join(train), state_size=2, well_formed=False)
@@ -72,10 +84,18 @@ def markov_quotes(train: Sequence[str], seeds: Sequence[str], k: int, rng_seed: 
     for i, seed in enumerate(seeds):
         for j in range(k):
             random.seed(derive_seed(rng_seed, i * k + j))
-            try:
-                out.append(chain.make_sentence_with_start(seed, strict=False, tries=100))
-            except (KeyError, markovify.text.ParamError):
-                out.append(None)
+            found = None
+            for _ in range(NO_COPY_DRAWS if copies else 1):
+                try:
+                    found = chain.make_sentence_with_start(seed, strict=False, tries=100)
+                except (KeyError, markovify.text.ParamError):
+                    found = None
+                    break
+                if found is not None and copies is not None and copies(found):
+                    found = None
+                    continue
+                break
+            out.append(found)
     return out
 
 
@@ -212,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--pairs", type=int, default=40, help="most blind pairs written")
     parser.add_argument("--mode", action="append", default=[], help="extra row of ours: LABEL:knob=value,...")
+    parser.add_argument(
+        "--markov-no-copy",
+        action="store_true",
+        help="the Markov baseline keeps only quotes that copy no 30 characters (its row and the pairs)",
+    )
     parser.add_argument("--max-chars", type=int, default=1100, help="length cap (the bot's MAX_QUOTE_CHARS)")
     parser.add_argument("--rng-seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for pairs.json, key.json and quotes.json")
@@ -254,12 +279,14 @@ def main(argv: list[str] | None = None) -> list[Row] | dict:
         quotes, looped = our_quotes(generator, seeds, args.k, config, cap, args.rng_seed, args.best_of)
         rows.append(measure(label, quotes, rows_seeds, copy_index, val, known, looped, train_lengths))
         texts[label] = quotes
-    markov = markov_quotes(train, seeds, args.k, args.rng_seed)
+    markov = markov_quotes(
+        train, seeds, args.k, args.rng_seed, copy_index.copies if args.markov_no_copy else None
+    )
     kept = [(s, m) for s, m in zip(rows_seeds, markov, strict=True) if m]
     if kept:
         rows.append(
             measure(
-                "Markov (state 2)",
+                "Markov (state 2, no copy 30+)" if args.markov_no_copy else "Markov (state 2)",
                 [m for _, m in kept],
                 [s for s, _ in kept],
                 copy_index,

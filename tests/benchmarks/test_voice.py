@@ -52,6 +52,15 @@ def test_markov_quotes_start_with_the_seed_or_are_none(sample_quotes):
     assert all(q is None or q.startswith("I") for q in out[:2])
 
 
+def test_markov_no_copy_keeps_only_quotes_that_copy_nothing(sample_quotes):
+    copy = CopyIndex(sample_quotes)
+    plain = markov_quotes(sample_quotes, ["I", "The"], 8, 0)
+    assert sum(copy.copies(q) for q in plain if q) >= 4  # the chain recites its corpus most of the time
+    held = markov_quotes(sample_quotes, ["I", "The"], 8, 0, copy.copies)
+    assert any(held) and not any(copy.copies(q) for q in held if q)
+    assert all(q is None or q.startswith(("I", "The")) for q in held)
+
+
 def test_pairs_hide_the_sides_and_score_reads_a_judges_verdicts(tmp_path, capsys):
     n = write_pairs(
         tmp_path, ["Hey,", "So"], ["Hey, ours", "So ours"], ["Hey, markov", None], {"character": "Pat"}, 0
