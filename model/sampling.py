@@ -7,8 +7,10 @@
 The chain, applied to each row's logits in this order (each step sees the previous step's output):
 
 0. the model's voice (``model.voice``, stored in its checkpoint): the fitted end-of-quote bias for the
-   quote's length so far (times ``length_calibration``); no end-of-quote before ``min_len``, nor
-   (``ending``) after a character the training quotes do not end with;
+   quote's length so far (times ``length_calibration``); where it is positive (the quote is due to end),
+   the same bias (times ``closing``) on the sentence ends that end the training quotes (``. ! ?``), as a
+   quote may only end after one; no end-of-quote before ``min_len``, nor (``ending``) after a character
+   the training quotes do not end with;
 1. repetition penalty (sign-aware), presence and frequency penalties over the last ``penalty_window``
    characters, characters of ``penalty_exempt`` excluded;
 2. DRY sequence penalty: a character that would extend a repeat of an earlier run of length
@@ -82,6 +84,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "phrasing": (0.0, 3.0, "a number from 0 (off) to 3"),
     "no_copy": (0, 1, "0 (off) or 1 (on)"),
     "ending": (0, 1, "0 (off) or 1 (on)"),
+    "closing": (0.0, 2.0, "a number from 0 (off) to 2 (1 = as fitted)"),
 }
 _OPEN_LOW = {"top_p"}  # 0 itself is refused
 _OPEN_HIGH = {"min_p"}  # 1 itself is refused
@@ -110,6 +113,7 @@ FIELD_HELP = {
     "phrasing": "weight of the model's word model of the character's quotes on each next letter (0 = off)",
     "no_copy": "1: do not copy 24 characters of the model's training quotes verbatim (0 = off)",
     "ending": "1: end a quote only after a character the model's training quotes end with (0 = off)",
+    "closing": "share of a due end-of-quote bias also given to the sentence ends that end quotes (0 = off)",
 }
 
 
@@ -148,6 +152,7 @@ class SamplingConfig:
     phrasing: float = 1.0
     no_copy: int = 1
     ending: int = 1
+    closing: float = 1.0
 
     def __post_init__(self) -> None:
         for name, (low, high, allowed) in _RANGES.items():
@@ -319,22 +324,29 @@ class SamplingDecoder:
     def _length_bias(
         self, raw: Tensor, histories: Sequence[list[int]], configs: list[SamplingConfig]
     ) -> Tensor:
-        """Step 0: the fitted end-of-quote bias for each row's length so far, ``min_len``, the ending."""
-        calibration = self.vocab.voice.calibration if self.vocab.voice is not None else None
-        ends = self.vocab.voice.quote_ends if self.vocab.voice is not None else ""
+        """Step 0: the fitted end-of-quote bias for each row's length so far (and, when due, on the
+        sentence ends that end quotes), ``min_len``, the ending."""
+        voice = self.vocab.voice
+        calibration = voice.calibration if voice is not None else None
+        ends = voice.quote_ends if voice is not None else ""
         use = calibration is not None and any(c.length_calibration for c in configs)
         if not use and not any(c.min_len for c in configs) and not ends:
             return raw
-        bias = torch.zeros(len(configs))
+        bias, close = torch.zeros(len(configs)), torch.zeros(len(configs))
         offset = len(self.vocab) - len(self.vocab.chars)
         for i, (history, c) in enumerate(zip(histories, configs, strict=True)):
             last = self.vocab.chars[history[-1] - offset] if history and history[-1] >= offset else ""
+            due = c.length_calibration * calibration.at(len(history)) if use else 0.0  # type: ignore[union-attr]
+            close[i] = c.closing * max(due, 0.0)
             if len(history) < c.min_len or (ends and c.ending and (not last or last not in ends)):
                 bias[i] = float("-inf")
-            elif use and c.length_calibration:
-                bias[i] = c.length_calibration * calibration.at(len(history))  # type: ignore[union-attr]
+            else:
+                bias[i] = due
         raw = raw.clone()
         raw[:, EOS_ID] += bias
+        closers = [offset + j for j, char in enumerate(self.vocab.chars) if char in ends and char in ".!?"]
+        if closers and close.any():
+            raw[:, closers] += close[:, None]
         return raw
 
     def _lexicon(self, x: Tensor, prefixes: Sequence[str], configs: list[SamplingConfig]) -> Tensor:

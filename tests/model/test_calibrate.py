@@ -40,3 +40,23 @@ def test_the_fitted_calibration_moves_the_sampled_median_toward_the_target(tiny_
     calibration = fit_length_calibration(generator, seeds, target, bins=6)
     after = median(sample_vocab.with_voice(Voice(None, calibration)))
     assert abs(after - 200) < abs(before - 200) / 2
+
+
+def test_closing_lets_the_fit_end_quotes_that_may_only_end_after_a_full_stop(tiny_model, sample_vocab):
+    """With the ending rule a quote ends only after ".": the end-of-quote bias alone cannot end a long
+    sentence, so a fit without closing leaves a long tail; closing puts the due bias on "." as well."""
+    target = [int(x) for x in np.linspace(20, 40, 60)]
+    vocab = sample_vocab.with_voice(Voice(quote_ends="."))
+    seeds = [""] * 48
+
+    def p90(closing: float) -> float:
+        config = SamplingConfig(closing=closing)
+        calibration = fit_length_calibration(
+            Generator(tiny_model, vocab), seeds, target, bins=4, config=config
+        )
+        fitted = vocab.with_voice(Voice(None, calibration, quote_ends="."))
+        done = Generator(tiny_model, fitted).complete(seeds, 400, SamplingDecoder(fitted, config, 7))
+        return float(np.percentile([len(d.text) for d in done], 90))
+
+    without, with_closing = p90(0.0), p90(1.0)
+    assert with_closing < 60 < without

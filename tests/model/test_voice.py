@@ -130,3 +130,16 @@ def test_with_the_ending_rule_a_quote_ends_only_after_a_quote_ending(tiny_model,
     assert ended and all(text[-1:] in (".", "?") for text in ended)
     free = generator.complete([""] * 32, 200, SamplingDecoder(vocab, SamplingConfig(ending=0), 9))
     assert any(d.stopped == STOP_END and d.text[-1:] not in (".", "?") for d in free)
+
+
+def test_a_due_end_of_quote_bias_also_reaches_the_sentence_ends_that_end_quotes(sample_vocab):
+    import torch
+
+    vocab = sample_vocab.with_voice(Voice(None, LengthCalibration((0, 5), (-2.0, 3.0)), quote_ends=".?"))
+    logits = torch.zeros(2, len(vocab))
+    stop, ask, comma = (vocab.char_id(c) for c in ".?,")
+    out = SamplingDecoder(vocab, SamplingConfig(min_p=0.0), 1).process(logits, [[5, 6], [5] * 8], [0, 1])
+    assert out[1, stop] == out[1, ask] == 3.0 and out[1, comma] == 0  # due: "." and "?" get the bias
+    assert out[0, stop] == 0  # not due (a negative bias): sentences end as the model likes
+    off = SamplingDecoder(vocab, SamplingConfig(min_p=0.0, closing=0), 1).process(logits, [[5] * 8], [0])
+    assert off[0, stop] == 0
