@@ -16,8 +16,8 @@ half), 4 bytes per training character; a false match (about one lookup in 4 bill
 only forbids one character. The check is one hash of the row's last ``WINDOW - 1`` characters, then
 every candidate character's key looked up in a bitmap of the keys' low ``_BITMAP_BITS`` bits (2 MB, built
 on load), and only the few that pass it (a window's key, or a 1-in-18 false alarm for the bundled
-model's 919,217 windows) looked up in the sorted keys: a ``searchsorted`` of every candidate into a
-million keys cost more than the LSTM step.
+model's 919,217 windows) looked up in the sorted keys (a ``searchsorted`` of every candidate into them
+took about 1 ms a step of 32 rows, a third of the LSTM step's time).
 """
 
 from __future__ import annotations
