@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--replay-format", choices=FORMATS, default=None)
     add_replay_cache_options(replay)
     replay.add_argument(
-        "--base-margin", type=float, default=0.015,
-        help="keep only checkpoints within this many nats/char of the parent on base text (0: off)",
+        "--base-margin", type=float, default=0.0,
+        help="keep only checkpoints within this many nats/char of the parent on base text (0, the default:"
+        " off, as a new character's voice is meant to leave the parent's; the bot's retrain sets it)",
     )  # fmt: skip
     replay.add_argument(
         "--replay-share", type=float, default=0.3, help="share of training quotes from replay"

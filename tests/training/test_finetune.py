@@ -189,3 +189,13 @@ def test_finetune_keeps_nothing_when_every_checkpoint_drifted(base_checkpoint, n
     assert main([*args, "--replay-share", "0.5", "--base-margin", "1e-12", "--lr", "1"]) == 2
     assert "every checkpoint drifted more than 1e-12 nats/char" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_new_voice_is_not_held_to_the_parent_by_default(base_checkpoint, new_corpus, tmp_path):
+    """The README's recipe for another character (no --base-margin) keeps its best checkpoint however
+    far it moved from the parent: leaving the parent's voice is the point (the bot's retrain sets one)."""
+    out = tmp_path / "new-voice.pt"
+    args = ["finetune", "--from", str(base_checkpoint), "--corpus", str(new_corpus), "--out", str(out)]
+    args += ["--epochs", "3", "--lr", "1", "--warmup-steps", "1", "--eval-every", "1"]
+    assert main([*args, "--replay-share", "0.5", *TINY]) == 0
+    assert out.is_file() and "base_margin" not in load_checkpoint(out).metadata
