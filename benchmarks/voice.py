@@ -51,6 +51,7 @@ from training.corpus import load_quotes, split_quotes  # noqa: E402
 from training.loops import is_loop  # noqa: E402
 
 QUESTIONS = ("in_character", "fluent")
+RECOMMENDED_FINETUNE = ["--lr", "1e-3", "--replay-share", "0.1", "--eval-every", "100"]  # the Quick start's
 NO_COPY_DRAWS = 50  # ``--markov-no-copy``: draws per row before the row counts as "found none"
 INSTRUCTIONS = (
     "Each pair holds two quotes that start with the same seed. For each pair say which quote sounds more "
@@ -190,14 +191,8 @@ def train_first(args: argparse.Namespace) -> Path:
     if args.train_minutes:
         command = ["train", *corpus, "--minutes", str(args.train_minutes)]
     else:
-        command = [
-            "finetune",
-            "--from",
-            str(DEFAULT_CHECKPOINT),
-            *corpus,
-            "--minutes",
-            str(args.finetune_minutes),
-        ]
+        command = ["finetune", "--from", str(DEFAULT_CHECKPOINT), *corpus, *RECOMMENDED_FINETUNE]
+        command += ["--minutes", str(args.finetune_minutes)]
     command = [
         sys.executable,
         "-m",

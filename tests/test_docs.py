@@ -29,3 +29,13 @@ def test_readme_documents_every_setting():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     missing = [name for name in PARSERS if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_the_voice_benchmark_fine_tunes_with_the_quick_starts_recipe():
+    from benchmarks.voice import RECOMMENDED_FINETUNE
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    quick_start = r"python -m training finetune --from data/models/default.pt (.*?)--minutes"
+    recipe = re.search(quick_start, readme, re.S)
+    flags = recipe.group(1).replace("\\", " ").split() if recipe else []
+    assert flags == ["--corpus", "data/sample_quotes.txt", *RECOMMENDED_FINETUNE]
