@@ -44,6 +44,9 @@ LOOP = re.compile(r"(.{4,}?)\1\1", re.DOTALL)
         ("dry_allowed_length", 0, "from 1 to 1000"),
         ("loop_repeats", 1, "0 (off) or an integer from 2 to 100"),
         ("temperature", "hot", "from 0 (greedy) to 5"),
+        ("closing", -0.5, "from 0 (off) to 2"),
+        ("closing", 2.5, "from 0 (off) to 2"),
+        ("closing", float("nan"), "from 0 (off) to 2"),
     ],
 )
 def test_config_refuses_bad_values_naming_the_field_and_range(field, value, allowed):
