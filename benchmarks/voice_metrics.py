@@ -3,8 +3,9 @@
     words = KnownWords(train_quotes)           # the corpus's words plus wordfreq's English list
     row = measure("ours", quotes, seeds, train_quotes, val_quotes, words)
 
-A word is a run of letters, lower-cased (``model.voice.letter_runs``): the same words the lexicon-aware
-decoder sees. The seed's own words are not counted.
+A word is a run of letters that may hold apostrophes between letters, lower-cased (``model.voice.words_of``):
+the same words the lexicon-aware decoder sees, so "to'track" and "I're" count as misspelled. A known word
+with the possessive ``'s`` is known. The seed's own words are not counted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.calibrate import ks_distance
-from model.voice import letter_runs
+from model.voice import words_of
 
 COPY_LENGTH = 30
 LOOP = re.compile(r"(.{4,}?)\1\1", re.DOTALL)  # as training/loops.py: a 4+ unit three times in a row
@@ -31,10 +32,12 @@ class KnownWords:
             from wordfreq import get_frequency_dict  # a dev/benchmark dependency
 
             general = list(get_frequency_dict("en", wordlist="best"))
-        self.words = {w for q in train_quotes for w in letter_runs(q)}
-        self.words.update(w for word in general for w in letter_runs(word))
+        self.words = {w for q in train_quotes for w in words_of(q)}
+        self.words.update(w for word in general for w in words_of(word))
 
     def __contains__(self, word: object) -> bool:
+        if isinstance(word, str) and word.endswith("'s") and word[:-2] in self.words:
+            return True
         return word in self.words
 
 
@@ -52,8 +55,8 @@ class CopyIndex:
 
 def generated_words(seed: str, text: str) -> list[str]:
     """The words of ``text`` after the seed's own words."""
-    words = letter_runs(text)
-    skip = len(letter_runs(seed)) if text.startswith(seed) else 0
+    words = words_of(text)
+    skip = len(words_of(seed)) if text.startswith(seed) else 0
     return words[skip:]
 
 

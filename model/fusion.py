@@ -46,7 +46,10 @@ def fuse_phrasing(
     for i, (history, weight) in enumerate(zip(histories, weights, strict=True)):
         if not weight:
             continue
-        prefix = word_in_progress(history, chars) if prefixes is None else prefixes[i]
+        if prefixes is None:
+            prefix = word_in_progress(history, chars, phrasing.lexicon.apostrophes)
+        else:
+            prefix = prefixes[i]
         found = phrasing.bias(phrasing.context_of(history, chars, len(prefix)), prefix, tables)
         if found is None:
             continue

@@ -25,6 +25,7 @@ character model already knows how often they end.)
 from __future__ import annotations
 
 import math
+import re
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -33,11 +34,12 @@ import numpy as np
 import torch
 
 from model.vocab import SPECIAL_TOKENS
-from model.voice import MAX_WORD, Lexicon
+from model.voice import APOSTROPHE, MAX_WORD, Lexicon, letter_runs, words_of
 
 START = -1  # the context id of "no word yet in this sentence"
 UNKNOWN = -2  # a context word the lexicon lacks: no trigram or bigram continues it
 SENTENCE_ENDS = frozenset(".!?\n")
+_SENTENCE_SPLIT = re.compile("[.!?\n]")
 SENTENCE_END = "\0"  # the sentence's end as a word of the counts (no word holds this character)
 PRIOR = 0.1  # pseudo-count of every lexicon word at the unigram level
 _TOP = "\U0010ffff"
@@ -47,20 +49,15 @@ _CONTEXT_CHARS = 80  # how far back the two context words are looked for
 _CONTEXT_CACHE_LIMIT = 20_000  # contexts by the text they were read from (inside a word, all hits)
 
 
-def _tokens(text: str) -> Iterable[str | None]:
-    """Lower-cased runs of letters, and ``None`` at each sentence end."""
-    word: list[str] = []
-    for char in text:
-        if char.isalpha():
-            word.append(char.lower())
-            continue
-        if word:
-            yield "".join(word)
-            word = []
-        if char in SENTENCE_ENDS:
+def _tokens(text: str, apostrophes: bool) -> Iterable[str | None]:
+    """The lexicon's words (``model.voice``; letter runs for a lexicon without contractions), and
+    ``None`` at each sentence end."""
+    split = words_of if apostrophes else letter_runs
+    sentences = _SENTENCE_SPLIT.split(text)
+    for i, sentence in enumerate(sentences):
+        if i:
             yield None
-    if word:
-        yield "".join(word)
+        yield from split(sentence)
 
 
 class _Followers:
@@ -128,7 +125,7 @@ class Phrasing:
         index[SENTENCE_END] = len(lexicon.words)
         for quote in quotes:
             u = v = START
-            for token in (*_tokens(quote), None):  # a quote's end ends its sentence too
+            for token in (*_tokens(quote, lexicon.apostrophes), None):  # a quote's end ends its sentence too
                 if token is None and v == START:
                     continue  # no words since the last end ("?!"): nothing ended
                 w = index.get(token or SENTENCE_END, UNKNOWN)
@@ -244,7 +241,8 @@ class Phrasing:
         """
         u = v = START
         total, words = 0.0, 0
-        for token in (*_tokens(text), None):  # each sentence's end counts as a word, as in ``fit``
+        # each sentence's end counts as a word, as in ``fit``
+        for token in (*_tokens(text, self.lexicon.apostrophes), None):
             if token is None and v == START:
                 continue
             w = self.end if token is None else self.word_id(token)
@@ -268,7 +266,7 @@ class Phrasing:
         enders, ids_of = tables
         if self._biases_for is not enders:  # a new vocabulary: its letters, and fresh caches
             letters = np.zeros(len(enders), dtype=bool)
-            letters[[i for ids in ids_of.values() for i in ids]] = True
+            letters[[i for letter, ids in ids_of.items() if letter != APOSTROPHE for i in ids]] = True
             self._letters = torch.from_numpy(letters)
             self._biases, self._slots, self._biases_for = {}, {}, enders
         context = self.known(context)
@@ -299,6 +297,10 @@ class Phrasing:
                 slots[enders] = n  # ending the word here
             place = {letter: j for j, letter in enumerate(letters)}
             for letter, ids in ids_of.items():
+                if letter == APOSTROPHE:  # in a word that goes on with it (don't); else a word end or 0
+                    if APOSTROPHE in place:
+                        slots[ids] = place[APOSTROPHE]
+                    continue
                 slots[ids] = place.get(letter, n + 1)  # a letter no word goes on with: -inf
             if len(self._slots) >= _CACHE_LIMIT:
                 self._slots.clear()
@@ -321,23 +323,26 @@ class Phrasing:
         self, history: Sequence[int], chars: Sequence[str], prefix_len: int, stop: int
     ) -> tuple[int, int]:
         offset = len(SPECIAL_TOKENS)
+        apostrophes = self.lexicon.apostrophes
         ids: list[int] = []
         letters: list[str] = []
         for position in range(len(history) - prefix_len - 1, stop, -1):  # walk back from the word
             token = history[position]
             char = chars[token - offset] if token >= offset else "\n"  # the quote's start ends a sentence
-            if char.isalpha():
+            if char.isalpha() or (apostrophes and char == APOSTROPHE and letters[-1:] != [char]):
                 letters.append(char.lower())
                 continue
-            if letters:
-                ids.append(self.word_id("".join(reversed(letters))))
-                letters = []
+            word = "".join(reversed(letters)).strip(APOSTROPHE)
+            letters = []
+            if word:
+                ids.append(self.word_id(word))
                 if len(ids) == 2:
                     break
             if char in SENTENCE_ENDS:
                 break
         else:
-            if letters and len(ids) < 2:
-                ids.append(self.word_id("".join(reversed(letters))))
+            word = "".join(reversed(letters)).strip(APOSTROPHE)
+            if word and len(ids) < 2:
+                ids.append(self.word_id(word))
         ids += [START] * (2 - len(ids))
         return ids[1], ids[0]

@@ -302,8 +302,9 @@ class SamplingDecoder:
             x = dry_penalty(x, runs, multiplier, column("dry_base"), column("dry_allowed_length"))
             x = block_ngrams(x, runs, column("no_repeat_ngram", torch.long))
         voice = self.vocab.voice
-        prefixes = [word_in_progress(h, self.vocab.chars) for h in histories] if voice is not None else []
-        x = self._lexicon(x, prefixes, configs)
+        apostrophes = voice is not None and voice.lexicon is not None and voice.lexicon.apostrophes
+        prefixes = [word_in_progress(h, self.vocab.chars, apostrophes) for h in histories] if voice else []
+        x = self._lexicon(x, histories, prefixes, configs)
         if voice is not None and voice.phrasing is not None:
             x = fuse_phrasing(x, voice, histories, self.vocab.chars, [c.phrasing for c in configs], prefixes)
         if voice is not None and voice.copy_guard is not None:
@@ -349,18 +350,22 @@ class SamplingDecoder:
             raw[:, closers] += close[:, None]
         return raw
 
-    def _lexicon(self, x: Tensor, prefixes: Sequence[str], configs: list[SamplingConfig]) -> Tensor:
-        """Step 3b: forbid what would leave the lexicon (a row it would empty keeps its choices)."""
+    def _lexicon(
+        self,
+        x: Tensor,
+        histories: Sequence[list[int]],
+        prefixes: Sequence[str],
+        configs: list[SamplingConfig],
+    ) -> Tensor:
+        """Step 3b: forbid what would leave the lexicon or capitalize a word the character does not
+        (``Voice.row_mask``); a row it would empty keeps its choices."""
         voice = self.vocab.voice
         if voice is None or voice.lexicon is None or not any(c.lexicon for c in configs):
             return x
-        chars = self.vocab.chars
         allowed = np.ones(x.shape, dtype=bool)
-        for i, (prefix, c) in enumerate(zip(prefixes, configs, strict=True)):
-            if c.lexicon:
-                mask = voice.word_mask(prefix, chars)
-                if mask is not None:
-                    allowed[i] = mask
+        for i, (history, prefix, c) in enumerate(zip(histories, prefixes, configs, strict=True)):
+            if c.lexicon and (mask := voice.row_mask(history, prefix, self.vocab.chars)) is not None:
+                allowed[i] = mask
         if allowed.all():
             return x
         masked = x.masked_fill(torch.from_numpy(~allowed), float("-inf"))

@@ -16,12 +16,18 @@ built from that vocabulary (bot, console, schedules, best-of, ``python -m model 
 - **phrasing** (``model.phrasing``): a word trigram model of the training quotes, fused into sampling.
 - **copy guard** (``model.copy_guard``): no 24 characters of a training quote copied verbatim.
 - **quote ends**: the characters the training quotes end with; a quote ends only after one of them.
+- **capitals** (``model.capitals``): the words the quotes capitalize mid-sentence; no other word is.
 
-A word here is a run of letters (``str.isalpha``): ``don't`` is ``don`` + ``t``, as in the benchmark.
+A word here is a run of letters (``str.isalpha``) that may hold single apostrophes between letters
+(``don't``, ``pat's``: ``words_of``), so "I'm" is one word and "to't" none; an apostrophe at a word's edge
+is a quote mark. After a whole word an apostrophe may also close a quote, or start the possessive ``'s``.
+A lexicon stored before contractions were words (no word with an apostrophe) reads as letter runs
+(``letter_runs``: ``don`` + ``t``), as it was fitted.
 """
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -33,12 +39,26 @@ import numpy as np
 from model.vocab import EOS_ID, SPECIAL_TOKENS
 
 if TYPE_CHECKING:
+    from model.capitals import Capitals
     from model.copy_guard import CopyGuard
     from model.phrasing import Phrasing
 
 _TOP = "\U0010ffff"  # sorts after every character: prefix + _TOP bounds the words starting with prefix
 _CACHE_LIMIT = 200_000
 MAX_WORD = 40  # a longer run of letters is never a word in progress that the lexicon can judge
+APOSTROPHE = "'"
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+
+
+def _takes_possessive(word: str) -> bool:
+    """Whether ``'s`` may follow ``word``: three letters or more (not "we's"), no apostrophe, not a
+    plural's ``s``."""
+    return len(word) > 2 and APOSTROPHE not in word and not word.endswith("s")
+
+
+def words_of(text: str) -> list[str]:
+    """The words of ``text``: runs of letters joined by single apostrophes (``don't``), lower-cased."""
+    return [m.group(0).lower() for m in _WORD.finditer(text.replace("\u2019", APOSTROPHE))]
 
 
 def letter_runs(text: str) -> list[str]:
@@ -61,7 +81,8 @@ class Lexicon:
     """A sorted word list that answers: which letters may follow this prefix, and is it a word?"""
 
     def __init__(self, words: Iterable[str]):
-        self.words: list[str] = sorted({w for word in words for w in letter_runs(word)})
+        self.words: list[str] = sorted({w for word in words for w in words_of(word)})
+        self.apostrophes = any(APOSTROPHE in w for w in self.words)  # else a lexicon of letter runs
         self._follow: dict[str, tuple[str, bool] | None] = {}
 
     def __len__(self) -> int:
@@ -122,6 +143,7 @@ class Voice:
     phrasing: Phrasing | None = None  # the corpus's word model over ``lexicon`` (``model.phrasing``)
     copy_guard: CopyGuard | None = None  # the training quotes' windows a quote may not copy
     quote_ends: str = ""  # the characters the training quotes end with: a quote ends only after one
+    capitals: Capitals | None = None  # the words the quotes capitalize mid-sentence (``model.capitals``)
     _masks: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
     _tables: tuple | None = field(default=None, repr=False)
 
@@ -139,6 +161,8 @@ class Voice:
             out["copy_guard"] = self.copy_guard.to_metadata()
         if self.quote_ends:
             out["quote_ends"] = self.quote_ends
+        if self.capitals is not None:
+            out["capitals"] = self.capitals.to_metadata()
         return out
 
     @classmethod
@@ -149,15 +173,18 @@ class Voice:
         if stored.get("eos_edges"):
             edges = tuple(int(e) for e in stored["eos_edges"])
             calibration = LengthCalibration(edges, tuple(float(b) for b in stored["eos_bias"]))
+        from model.capitals import Capitals
         from model.copy_guard import CopyGuard
-        from model.phrasing import Phrasing  # phrasing builds on this module
+        from model.phrasing import Phrasing  # these build on this module
 
         phrasing = None
         if stored.get("phrasing") is not None and lexicon is not None:
             phrasing = Phrasing.from_metadata(stored["phrasing"], lexicon)
         guard = CopyGuard.from_metadata(stored["copy_guard"]) if stored.get("copy_guard") else None
         info = dict(stored.get("info", {}))
-        return cls(lexicon, calibration, info, phrasing, guard, str(stored.get("quote_ends", "")))
+        capitals = Capitals(stored["capitals"].split()) if stored.get("capitals") is not None else None
+        ends = str(stored.get("quote_ends", ""))
+        return cls(lexicon, calibration, info, phrasing, guard, ends, capitals)
 
     def vocab_tables(self, chars: Sequence[str]) -> tuple[np.ndarray, dict[str, list[int]]]:
         """Ids that end a word (every non-letter, end-of-quote included) and each letter's ids (2 cases)."""
@@ -170,6 +197,8 @@ class Voice:
                 if char.isalpha():
                     enders[offset + i] = False
                     ids_of.setdefault(char.lower(), []).append(offset + i)
+                elif char == APOSTROPHE and self.lexicon is not None and self.lexicon.apostrophes:
+                    ids_of[APOSTROPHE] = [offset + i]  # inside a word it goes on (don't); still an ender
             enders[:offset] = False
             enders[EOS_ID] = True
             self._tables = (chars if isinstance(chars, tuple) else tuple(chars), enders, ids_of)
@@ -191,9 +220,37 @@ class Voice:
                 mask[ids_of.get(letter, [])] = True
             if not mask.any():  # the lexicon's way on needs letters this vocabulary lacks
                 mask = None
+        if self.lexicon.apostrophes:
+            mask = self._after_apostrophe(prefix, mask, enders, ids_of)
         if len(self._masks) >= _CACHE_LIMIT:
             self._masks.clear()
         self._masks[prefix] = mask
+        return mask
+
+    def row_mask(self, history: Sequence[int], prefix: str, chars: Sequence[str]) -> np.ndarray | None:
+        """``word_mask``, and-ed with the capitals' mask (``model.capitals``); ``None``: any."""
+        mask = self.word_mask(prefix, chars)
+        if self.capitals is None:
+            return mask
+        capitals = self.capitals.mask(history, chars, prefix, self.vocab_tables(chars))
+        if capitals is None or mask is None:
+            return mask if capitals is None else capitals
+        return mask & capitals
+
+    def _after_apostrophe(
+        self, prefix: str, mask: np.ndarray | None, enders: np.ndarray, ids_of: dict[str, list[int]]
+    ) -> np.ndarray | None:
+        """After an apostrophe that no lexicon word goes on with, a closing quote mark (no letter); after a
+        whole word's, also the possessive ``'s`` of a word that takes one (``word's`` is then whole)."""
+        if prefix.endswith(APOSTROPHE):
+            base = prefix[:-1]
+            out = enders.copy() if mask is None else mask | enders if base in self.lexicon else mask.copy()
+            if base in self.lexicon and _takes_possessive(base):
+                out[ids_of.get("s", [])] = True
+            return out
+        base = prefix[:-2]
+        if prefix.endswith("'s") and base in self.lexicon and _takes_possessive(base):
+            return enders.copy() if mask is None else mask | enders
         return mask
 
 
@@ -206,13 +263,17 @@ def quote_endings(quotes: Sequence[str], share: float = 0.02, cover: float = 0.8
     return "".join(kept) if total and sum(ends[c] for c in kept) >= cover * total else ""
 
 
-def word_in_progress(history: Sequence[int], chars: Sequence[str]) -> str:
-    """The lower-cased letters at the end of ``history`` (ids), up to one past ``MAX_WORD``."""
+def word_in_progress(history: Sequence[int], chars: Sequence[str], apostrophes: bool = False) -> str:
+    """The lower-cased word at the end of ``history`` (ids), up to one past ``MAX_WORD`` characters.
+
+    With ``apostrophes`` (a lexicon with contractions) single apostrophes count as part of the word, but
+    not at its start (an opening quote mark): ``"say 'don'"`` -> ``"don'"``.
+    """
     offset = len(SPECIAL_TOKENS)
     letters: list[str] = []
     for token in reversed(history[-(MAX_WORD + 1) :]):
         char = chars[token - offset] if token >= offset else ""
-        if not char.isalpha():
+        if not char.isalpha() and not (apostrophes and char == APOSTROPHE and letters[-1:] != [char]):
             break
         letters.append(char)
-    return "".join(reversed(letters)).lower()
+    return "".join(reversed(letters)).lstrip(APOSTROPHE).lower()

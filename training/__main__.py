@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--checkpoint", required=True, help="model file to refit")
     calibrate.add_argument("--out", default=None, help="where to write it (default: in place)")
     calibrate.add_argument("--keep-lexicon", action="store_true", help="keep its lexicon's words")
+    calibrate.add_argument(
+        "--keep-calibration", action="store_true", help="keep its length calibration (no length fit)"
+    )
     add_corpus_options(calibrate, required=False)
     add_voice_option(calibrate)
     return parser

@@ -14,8 +14,9 @@ TRAIN = ["Hey, the coffee machine and I have reached an understanding.", "Are we
 
 def test_known_words_take_the_corpus_and_the_general_list():
     known = KnownWords(TRAIN, general=["zebra", "don't"])
-    assert "coffee" in known and "zebra" in known and "don" in known
-    assert "expleater" not in known
+    assert "coffee" in known and "zebra" in known and "don't" in known
+    assert "expleater" not in known and "don" not in known and "to't" not in known
+    assert "zebra's" in known and "expleater's" not in known  # a known word's possessive
 
 
 def test_measure_columns_on_hand_made_quotes():

@@ -47,3 +47,20 @@ def test_calibrate_command_refits_in_place(tiny_checkpoint, capsys):
     info = capsys.readouterr().out
     assert "word triples of the training quotes" in info and "no-copy guard: " in info
     assert 'quotes end after: " . ?' in info  # the sample quotes end so, every one
+
+
+def test_calibrate_can_keep_the_length_calibration(tiny_checkpoint, tmp_path, sample_quotes, capsys):
+    fitted = tmp_path / "fitted.pt"
+    voice = refit_checkpoint(tiny_checkpoint, sample_quotes[:40], samples=16, out=fitted)
+    code = main(["calibrate", "--checkpoint", str(fitted), "--corpus", str(SAMPLE_CORPUS),
+                 "--keep-calibration", "--voice-samples", "8"])  # fmt: skip
+    assert code == 0
+    refitted = load_checkpoint(fitted).vocab.voice
+    assert refitted.calibration == voice.calibration and refitted.info["calibration"] == "kept"
+    assert "samples" not in refitted.info  # no length fit ran
+    assert len(refitted.lexicon) > len(voice.lexicon)  # the words refitted, from the whole corpus
+    bare = tmp_path / "bare.pt"
+    refit_checkpoint(tiny_checkpoint, sample_quotes, samples=0, out=bare)
+    code = main(["calibrate", "--checkpoint", str(bare), "--corpus", str(SAMPLE_CORPUS),
+                 "--keep-calibration"])  # fmt: skip
+    assert code != 0 and "no length calibration to keep" in capsys.readouterr().err
