@@ -120,6 +120,10 @@ def run_info(args: argparse.Namespace) -> None:
             print(f"no-copy guard: {windows:,} windows of {voice.copy_guard.window} characters")
         if voice.quote_ends:
             print(f"quotes end after: {' '.join(voice.quote_ends)}")
+        if voice.capitals is not None:
+            capitals = voice.capitals.lexicon.words
+            shown = " ".join(capitals[:12]) + (" ..." if len(capitals) > 12 else "")
+            print(f"capitalized mid-sentence: {len(capitals):,} words ({shown})")
 
 
 def main(argv: list[str] | None = None) -> int:

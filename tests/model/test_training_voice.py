@@ -47,6 +47,7 @@ def test_calibrate_command_refits_in_place(tiny_checkpoint, capsys):
     info = capsys.readouterr().out
     assert "word triples of the training quotes" in info and "no-copy guard: " in info
     assert 'quotes end after: " . ?' in info  # the sample quotes end so, every one
+    assert "capitalized mid-sentence: " in info and " gerald " in info  # a name of the sample quotes
 
 
 def test_calibrate_can_keep_the_length_calibration(tiny_checkpoint, tmp_path, sample_quotes, capsys):
