@@ -7,7 +7,8 @@ A character model trained on verse (the bundled model read tiny Shakespeare, who
 capital) carries its capitals into a modern character's prose: "I did buy It a success", "a lot about My
 priorities". The words a character's quotes capitalize mid-sentence (names, days, "I") are known from the
 quotes, so a capital after a comma or inside a clause is allowed only where such a word can follow, and the
-word must then stay one of them. At a sentence's start (the quote's start, after ``.``, ``!``, ``?``, a new
+word must then stay one of them; a word they never write in small letters ("I", "Pat") is not written so. At
+a sentence's start (the quote's start, after ``.``, ``!``, ``?``, a new
 line, or an opening quote mark) any capital is allowed. A word of the user's seed is left alone.
 """
 
@@ -46,18 +47,28 @@ def mid_sentence_capitals(quotes: Iterable[str]) -> list[str]:
 class Capitals:
     """The words a character capitalizes mid-sentence, answering which ids may come next."""
 
-    def __init__(self, words: Iterable[str]):
+    def __init__(self, words: Iterable[str], proper: Iterable[str] = ()):
         self.lexicon = Lexicon(words)
+        self.proper = frozenset(proper)  # of those, the words the quotes never write in small letters
         self._masks: dict[tuple[str, int], np.ndarray | None] = {}
 
     @classmethod
-    def fit(cls, quotes: Iterable[str]) -> Capitals:
-        """The capitals of ``quotes``."""
-        return cls(mid_sentence_capitals(quotes))
+    def fit(cls, quotes: Sequence[str]) -> Capitals:
+        """The capitals of ``quotes``, and which of them are never written in small letters."""
+        words = mid_sentence_capitals(quotes)
+        small = {
+            w for q in quotes for m in _WORD.finditer(q) if m.group(0).islower() for w in words_of(m.group(0))
+        }
+        return cls(words, [w for w in words if w not in small])
 
-    def to_metadata(self) -> str:
-        """Plain text for the checkpoint: the words, space-separated."""
-        return " ".join(self.lexicon.words)
+    def to_metadata(self) -> dict:
+        """Plain text for the checkpoint: the words, and the proper ones, space-separated."""
+        return {"words": " ".join(self.lexicon.words), "proper": " ".join(sorted(self.proper))}
+
+    @classmethod
+    def from_metadata(cls, stored: dict) -> Capitals:
+        """The capitals saved by ``to_metadata``."""
+        return cls(stored["words"].split(), stored.get("proper", "").split())
 
     def mask(
         self,
@@ -77,7 +88,7 @@ class Capitals:
         if start <= 0:
             return None
         if prefix and not (history[start] >= offset and chars[history[start] - offset].isupper()):
-            return None
+            return self._small(prefix, tables[0]) if prefix in self.proper else None
         window = history[max(0, start - _LOOK_BACK) : start]
         if starts_sentence("".join(chars[t - offset] if t >= offset else "\n" for t in window)):
             return None
@@ -86,6 +97,15 @@ class Capitals:
             if len(self._masks) >= _CACHE_LIMIT:
                 self._masks.clear()
             self._masks[key] = self._build(prefix, chars, tables)
+        return self._masks[key]
+
+    def _small(self, prefix: str, enders: np.ndarray) -> np.ndarray:
+        """A word begun in small letters may not end as one the character always capitalizes ("i", "pat")."""
+        key = (prefix, -len(enders))
+        if key not in self._masks:
+            mask = ~enders
+            mask[: len(SPECIAL_TOKENS)] = False
+            self._masks[key] = mask
         return self._masks[key]
 
     def _build(

@@ -182,7 +182,7 @@ class Voice:
             phrasing = Phrasing.from_metadata(stored["phrasing"], lexicon)
         guard = CopyGuard.from_metadata(stored["copy_guard"]) if stored.get("copy_guard") else None
         info = dict(stored.get("info", {}))
-        capitals = Capitals(stored["capitals"].split()) if stored.get("capitals") is not None else None
+        capitals = Capitals.from_metadata(stored["capitals"]) if stored.get("capitals") is not None else None
         ends = str(stored.get("quote_ends", ""))
         return cls(lexicon, calibration, info, phrasing, guard, ends, capitals)
 
@@ -228,14 +228,23 @@ class Voice:
         return mask
 
     def row_mask(self, history: Sequence[int], prefix: str, chars: Sequence[str]) -> np.ndarray | None:
-        """``word_mask``, and-ed with the capitals' mask (``model.capitals``); ``None``: any."""
+        """``word_mask``, and-ed with the capitals' mask (``model.capitals``) where that leaves a way on;
+        ``None``: any."""
         mask = self.word_mask(prefix, chars)
         if self.capitals is None:
             return mask
         capitals = self.capitals.mask(history, chars, prefix, self.vocab_tables(chars))
         if capitals is None or mask is None:
             return mask if capitals is None else capitals
-        return mask & capitals
+        both = mask & capitals
+        return both if both.any() else mask  # "pat" in small letters with no longer word: the lexicon's
+
+    def _possessive(self, word: str) -> bool:
+        """Whether ``'s`` may follow ``word``: a name the quotes capitalize ("Gerald's") or a possessive the
+        lexicon holds ("world's"); with no capitals known, any word that could take one (not "much's")."""
+        if not _takes_possessive(word):
+            return False
+        return self.capitals is None or word in self.capitals.proper or f"{word}'s" in self.lexicon
 
     def _after_apostrophe(
         self, prefix: str, mask: np.ndarray | None, enders: np.ndarray, ids_of: dict[str, list[int]]
@@ -245,11 +254,11 @@ class Voice:
         if prefix.endswith(APOSTROPHE):
             base = prefix[:-1]
             out = enders.copy() if mask is None else mask | enders if base in self.lexicon else mask.copy()
-            if base in self.lexicon and _takes_possessive(base):
+            if base in self.lexicon and self._possessive(base):
                 out[ids_of.get("s", [])] = True
             return out
         base = prefix[:-2]
-        if prefix.endswith("'s") and base in self.lexicon and _takes_possessive(base):
+        if prefix.endswith("'s") and base in self.lexicon and self._possessive(base):
             return enders.copy() if mask is None else mask | enders
         return mask
 

@@ -8,7 +8,7 @@ import string
 
 from model.capitals import Capitals, mid_sentence_capitals, starts_sentence
 from model.checkpoint import load_checkpoint, save_checkpoint
-from model.generate import Generator
+from model.generate import STOP_END, Generator
 from model.sampling import SamplingConfig, SamplingDecoder
 from model.vocab import Vocab
 from model.voice import Lexicon, Voice
@@ -52,15 +52,37 @@ def test_sampled_quotes_capitalize_only_the_characters_words(tiny_model, sample_
 
     def stray(config: SamplingConfig) -> list[str]:
         done = generator.complete(["Hey, the"] * 24, 100, SamplingDecoder(vocab, config, 7))
-        return [w for d in done for w in mid_sentence_capitals([d.text]) if w not in capitals.lexicon]
+        texts = [d.text if d.stopped == STOP_END else d.text.rstrip(string.ascii_letters) for d in done]
+        return [
+            w for t in texts for w in mid_sentence_capitals([t]) if w not in capitals.lexicon
+        ]  # cut words out
 
     assert stray(SamplingConfig()) == []
     assert stray(SamplingConfig(lexicon=0))  # without the rule they come
 
 
+def test_a_word_always_capitalized_is_not_written_small():
+    capitals = Capitals.fit(["Hey, Pat and I said Monday.", "Monday is here. The end, the start."])
+    assert capitals.proper == {"pat", "i", "monday"}  # "the" is written small too
+    voice = Voice(Lexicon(["pat", "patio", "i", "if", "the"]), capitals=capitals)
+    assert allowed(voice, "Hey, pat", "pat") == {"i", "I"}  # "patio", not "pat"
+    assert allowed(voice, "and i", "i") == {"f", "F"}  # "if", not "i"
+    assert " " in allowed(voice, "and Pat", "pat") and " " in allowed(voice, "and the", "the")
+    lone = Voice(Lexicon(["pat"]), capitals=capitals)
+    assert " " in allowed(lone, "Hey, pat", "pat")  # no other way on: the lexicon's mask stands
+
+
 def test_capitals_round_trip_through_a_checkpoint(tiny_model, sample_vocab, tmp_path):
-    voice = Voice(Lexicon(["pat"]), capitals=Capitals(["pat", "i'm"]))
+    voice = Voice(Lexicon(["pat"]), capitals=Capitals(["pat", "i'm"], ["pat"]))
     path = save_checkpoint(tmp_path / "m.pt", tiny_model, sample_vocab.with_voice(voice))
-    assert load_checkpoint(path).vocab.voice.capitals.lexicon.words == ["i'm", "pat"]
+    loaded = load_checkpoint(path).vocab.voice.capitals
+    assert loaded.lexicon.words == ["i'm", "pat"] and loaded.proper == {"pat"}
     older = save_checkpoint(tmp_path / "o.pt", tiny_model, sample_vocab.with_voice(Voice(Lexicon(["pat"]))))
     assert load_checkpoint(older).vocab.voice.capitals is None  # a checkpoint from before: no rule
+
+
+def test_with_capitals_known_a_possessive_needs_a_name_or_the_lexicon():
+    capitals = Capitals.fit(["Ask Gerald first.", "Do Not touch, not now."])
+    voice = Voice(Lexicon(["gerald", "much", "not", "world", "world's", "ask"]), capitals=capitals)
+    assert "s" in allowed(voice, "Ask Gerald'", "gerald'") and "s" in allowed(voice, "the world'", "world'")
+    assert "s" not in allowed(voice, "so much'", "much'") and "s" not in allowed(voice, "Do Not'", "not'")
