@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--best-of", type=int, default=1, help="each of ours the best of N (model/best_of.py)"
     )
     parser.add_argument("--pairs", type=int, default=40, help="most blind pairs written")
+    parser.add_argument(
+        "--pairs-from", default=None, help="the --mode LABEL whose quotes are paired (default: ours)"
+    )
     parser.add_argument("--mode", action="append", default=[], help="extra row of ours: LABEL:knob=value,...")
     parser.add_argument(
         "--markov-no-copy",
@@ -244,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> list[Row] | dict:
     args = build_parser().parse_args(argv)
+    labels = [parse_mode(m)[0] for m in args.mode]
+    if args.pairs_from is not None and args.pairs_from not in labels:
+        raise SystemExit(f"--pairs-from {args.pairs_from!r} is none of the --mode labels: {labels}")
     if args.score:
         if not args.key:
             raise SystemExit("error: --score needs --key KEY.json")
@@ -298,7 +304,7 @@ def main(argv: list[str] | None = None) -> list[Row] | dict:
         f"\nnoise floor, the training quotes' own lengths against the validation quotes': median ratio "
         f"{floor.median_ratio:.2f}, p10 {floor.p10_ratio:.2f}, p90 {floor.p90_ratio:.2f}, KS {floor.ks:.2f}"
     )
-    ours = texts[first]
+    ours = texts[args.pairs_from or first]
     shown = (("ours", rows_seeds, ours), ("Markov", [s for s, _ in kept], [m for _, m in kept]))
     for label, row_seeds, quotes in shown:
         print(f"\n{label}, first quotes:", *(f"  {q}" for q in quotes[: args.show]), sep="\n")

@@ -97,6 +97,15 @@ def test_a_tiny_full_run_writes_pairs(tmp_path, tiny_model, sample_vocab, capsys
     assert rows[0].quotes == 8
     assert (tmp_path / "out" / "pairs.json").is_file() and (tmp_path / "out" / "key.json").is_file()
     assert "| generator |" in capsys.readouterr().out
+    main(["--checkpoint", str(path), "--corpus", str(SAMPLE_CORPUS), "--seeds", "4", "--k", "2",
+          "--mode", "hot:temperature=3", "--pairs-from", "hot", "--out", str(tmp_path / "off")])  # fmt: skip
+    quotes = json.loads((tmp_path / "off" / "quotes.json").read_text())
+    key = json.loads((tmp_path / "off" / "key.json").read_text())
+    paired = json.loads((tmp_path / "off" / "pairs.json").read_text())["pairs"]
+    ours = [p[side] for p in paired for side in "AB" if key[p["id"]][side] == "ours"]
+    assert ours and set(ours) <= set(quotes["hot"]) and not set(ours) <= set(quotes["ours (default)"])
+    with pytest.raises(SystemExit, match="none of the --mode labels"):
+        main(["--checkpoint", str(path), "--pairs-from", "nope", "--mode", "off:lexicon=0"])
 
 
 def test_pairs_take_every_seeds_first_quote_before_any_seconds(tmp_path):
