@@ -48,6 +48,7 @@ _CACHE_LIMIT = 200_000
 MAX_WORD = 40  # a longer run of letters is never a word in progress that the lexicon can judge
 APOSTROPHE = "'"
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+_EDGE_APOSTROPHE = re.compile(r"(?<![^\W\d_])'|'(?![^\W\d_])")
 
 
 def _takes_possessive(word: str) -> bool:
@@ -144,6 +145,7 @@ class Voice:
     copy_guard: CopyGuard | None = None  # the training quotes' windows a quote may not copy
     quote_ends: str = ""  # the characters the training quotes end with: a quote ends only after one
     capitals: Capitals | None = None  # the words the quotes capitalize mid-sentence (``model.capitals``)
+    quote_apostrophes: bool = True  # whether the quotes use apostrophes as quote marks (not in a word)
     _masks: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
     _tables: tuple | None = field(default=None, repr=False)
 
@@ -163,6 +165,7 @@ class Voice:
             out["quote_ends"] = self.quote_ends
         if self.capitals is not None:
             out["capitals"] = self.capitals.to_metadata()
+        out["quote_apostrophes"] = self.quote_apostrophes
         return out
 
     @classmethod
@@ -184,7 +187,8 @@ class Voice:
         info = dict(stored.get("info", {}))
         capitals = Capitals.from_metadata(stored["capitals"]) if stored.get("capitals") is not None else None
         ends = str(stored.get("quote_ends", ""))
-        return cls(lexicon, calibration, info, phrasing, guard, ends, capitals)
+        quote_marks = bool(stored.get("quote_apostrophes", True))
+        return cls(lexicon, calibration, info, phrasing, guard, ends, capitals, quote_marks)
 
     def vocab_tables(self, chars: Sequence[str]) -> tuple[np.ndarray, dict[str, list[int]]]:
         """Ids that end a word (every non-letter, end-of-quote included) and each letter's ids (2 cases)."""
@@ -249,18 +253,33 @@ class Voice:
     def _after_apostrophe(
         self, prefix: str, mask: np.ndarray | None, enders: np.ndarray, ids_of: dict[str, list[int]]
     ) -> np.ndarray | None:
-        """After an apostrophe that no lexicon word goes on with, a closing quote mark (no letter); after a
-        whole word's, also the possessive ``'s`` of a word that takes one (``word's`` is then whole)."""
+        """After a whole word's apostrophe, the possessive ``'s`` of a word that takes one (``word's`` is
+        then whole) and, if the character's quotes use quote marks of apostrophes, a closing one (no
+        letter). If they never do, an apostrophe comes only where a word goes on with it."""
+        apostrophe = ids_of.get(APOSTROPHE, [])
         if prefix.endswith(APOSTROPHE):
             base = prefix[:-1]
-            out = enders.copy() if mask is None else mask | enders if base in self.lexicon else mask.copy()
+            out = np.zeros_like(enders) if mask is None else mask.copy()
+            if base in self.lexicon and self.quote_apostrophes:
+                out |= enders
             if base in self.lexicon and self._possessive(base):
                 out[ids_of.get("s", [])] = True
-            return out
+            return out if out.any() else enders.copy()
         base = prefix[:-2]
         if prefix.endswith("'s") and base in self.lexicon and self._possessive(base):
-            return enders.copy() if mask is None else mask | enders
+            mask = enders.copy() if mask is None else mask | enders
+        if self.quote_apostrophes or mask is None or not mask[apostrophe].any():
+            return mask
+        goes_on = APOSTROPHE in (self.lexicon.follow(prefix) or ("",))[0]
+        if not goes_on and not (prefix in self.lexicon and self._possessive(prefix)):
+            mask = mask.copy()
+            mask[apostrophe] = False  # no quote mark of an apostrophe: the character writes none
         return mask
+
+
+def uses_quote_apostrophes(quotes: Iterable[str]) -> bool:
+    """Whether any of ``quotes`` has an apostrophe that is not between two letters (a quote mark, ``o'``)."""
+    return any(_EDGE_APOSTROPHE.search(q.replace("\u2019", APOSTROPHE)) for q in quotes)
 
 
 def quote_endings(quotes: Sequence[str], share: float = 0.02, cover: float = 0.8) -> str:

@@ -24,7 +24,15 @@ from model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from model.copy_guard import CopyGuard
 from model.generate import Generator
 from model.phrasing import Phrasing
-from model.voice import APOSTROPHE, LengthCalibration, Lexicon, Voice, quote_endings, words_of
+from model.voice import (
+    APOSTROPHE,
+    LengthCalibration,
+    Lexicon,
+    Voice,
+    quote_endings,
+    uses_quote_apostrophes,
+    words_of,
+)
 
 GENERAL_WORDS = 30_000
 PRUNE_ABOVE_WORDS = 100_000  # tiny Shakespeare's 200,000 words would add 4 MB of single n-grams
@@ -90,7 +98,8 @@ def fit_voice(
     phrasing = build_phrasing(train_quotes, lexicon)
     info.update(phrasing_bigrams=len(phrasing.bigram), phrasing_trigrams=len(phrasing.trigram))
     guard, ends = CopyGuard.fit(train_quotes), quote_endings(train_quotes)
-    voice = Voice(lexicon, None, info, phrasing, guard, ends, Capitals.fit(train_quotes))
+    capitals, marks = Capitals.fit(train_quotes), uses_quote_apostrophes(train_quotes)
+    voice = Voice(lexicon, None, info, phrasing, guard, ends, capitals, marks)
     if samples and len(train_quotes) >= 2:
         vocab = generator.vocab.with_voice(voice)
         usable = [q for q in train_quotes if not vocab.missing(q)]

@@ -11,7 +11,7 @@ from model.generate import Generator
 from model.phrasing import Phrasing
 from model.sampling import SamplingConfig, SamplingDecoder
 from model.vocab import Vocab
-from model.voice import Lexicon, Voice, word_in_progress, words_of
+from model.voice import Lexicon, Voice, uses_quote_apostrophes, word_in_progress, words_of
 from training.voice import build_lexicon, contraction_pieces
 
 WORDS = [
@@ -108,3 +108,23 @@ def test_sampled_contractions_are_lexicon_words(tiny_model, sample_vocab, sample
     assert all(w in lexicon or w in ("i", "we", "it") for w in firsts), firsts
     free = generator.complete(seeds, 60, SamplingDecoder(vocab, SamplingConfig(lexicon=0), 5))
     assert any(words_of(d.text)[0] not in lexicon for d in free)
+
+
+def test_a_character_who_writes_no_quote_marks_of_apostrophes_gets_none():
+    assert not uses_quote_apostrophes(["I'm here, we're fine.", "Don't."])
+    assert uses_quote_apostrophes(["He said 'no'."]) and uses_quote_apostrophes(["o' the night"])
+    voice = Voice(Lexicon(WORDS), quote_apostrophes=False)
+    assert "'" not in allowed(voice, "") and "'" not in allowed(voice, "to")  # no "'Thursday", no "to'"
+    assert "'" in allowed(voice, "i") and "'" in allowed(voice, "printer")  # I'm; a possessive
+    assert allowed(voice, "we'") == {"r", "R"}  # no closing mark
+    assert " " in allowed(Voice(Lexicon(WORDS)), "we'")  # a character who uses them: as before
+
+
+def test_the_quote_marks_setting_round_trips_and_defaults_to_allowed():
+    assert (
+        Voice.from_metadata(Voice(Lexicon(WORDS), quote_apostrophes=False).to_metadata()).quote_apostrophes
+        is False
+    )
+    stored = Voice(Lexicon(WORDS)).to_metadata()
+    del stored["quote_apostrophes"]  # a checkpoint from before
+    assert Voice.from_metadata(stored).quote_apostrophes is True
