@@ -88,7 +88,7 @@ class Capitals:
         if start <= 0:
             return None
         if prefix and not (history[start] >= offset and chars[history[start] - offset].isupper()):
-            return self._small(prefix, tables[0]) if prefix in self.proper else None
+            return None  # a word begun in small letters: the lexicon's (``Voice.word_mask(small=True)``)
         window = history[max(0, start - _LOOK_BACK) : start]
         if starts_sentence("".join(chars[t - offset] if t >= offset else "\n" for t in window)):
             return None
@@ -97,15 +97,6 @@ class Capitals:
             if len(self._masks) >= _CACHE_LIMIT:
                 self._masks.clear()
             self._masks[key] = self._build(prefix, chars, tables)
-        return self._masks[key]
-
-    def _small(self, prefix: str, enders: np.ndarray) -> np.ndarray:
-        """A word begun in small letters may not end as one the character always capitalizes ("i", "pat")."""
-        key = (prefix, -len(enders))
-        if key not in self._masks:
-            mask = ~enders
-            mask[: len(SPECIAL_TOKENS)] = False
-            self._masks[key] = mask
         return self._masks[key]
 
     def _build(

@@ -148,6 +148,7 @@ class Voice:
     quote_apostrophes: bool = True  # whether the quotes use apostrophes as quote marks (not in a word)
     _masks: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False)
     _tables: tuple | None = field(default=None, repr=False)
+    _small_lexicon: Lexicon | None = field(default=None, repr=False)
 
     def to_metadata(self) -> dict:
         """Plain values for a checkpoint's metadata."""
@@ -208,14 +209,20 @@ class Voice:
             self._tables = (chars if isinstance(chars, tuple) else tuple(chars), enders, ids_of)
         return self._tables[1], self._tables[2]
 
-    def word_mask(self, prefix: str, chars: Sequence[str]) -> np.ndarray | None:
-        """Allowed next ids [vocab] (bool) after the word in progress ``prefix``; ``None``: any."""
-        if self.lexicon is None or len(prefix) > MAX_WORD:
+    def word_mask(self, prefix: str, chars: Sequence[str], small: bool = False) -> np.ndarray | None:
+        """Allowed next ids [vocab] (bool) after the word in progress ``prefix``; ``None``: any.
+
+        ``small``: the word began with a small letter, so it may not become one the character always
+        capitalizes (``Capitals.proper``: "i", "pat"), which the lexicon then leaves out.
+        """
+        lexicon = self._lexicon_for(small)
+        if lexicon is None or len(prefix) > MAX_WORD:
             return None
         enders, ids_of = self.vocab_tables(chars)
-        if prefix in self._masks:
-            return self._masks[prefix]
-        found = self.lexicon.follow(prefix)
+        key = "\0" + prefix if lexicon is not self.lexicon else prefix
+        if key in self._masks:
+            return self._masks[key]
+        found = lexicon.follow(prefix)
         mask = None
         if found is not None:
             # Between words ("") anything but a letter no word starts with; in a word, an end only if whole.
@@ -224,24 +231,33 @@ class Voice:
                 mask[ids_of.get(letter, [])] = True
             if not mask.any():  # the lexicon's way on needs letters this vocabulary lacks
                 mask = None
-        if self.lexicon.apostrophes:
-            mask = self._after_apostrophe(prefix, mask, enders, ids_of)
+        if lexicon.apostrophes:
+            mask = self._after_apostrophe(prefix, mask, enders, ids_of, lexicon)
         if len(self._masks) >= _CACHE_LIMIT:
             self._masks.clear()
-        self._masks[prefix] = mask
+        self._masks[key] = mask
         return mask
 
+    def _lexicon_for(self, small: bool) -> Lexicon | None:
+        """The lexicon, or for a word begun in small letters, the lexicon without the words always
+        capitalized (built once)."""
+        if not small or self.lexicon is None or self.capitals is None or not self.capitals.proper:
+            return self.lexicon
+        if self._small_lexicon is None:
+            self._small_lexicon = Lexicon(w for w in self.lexicon.words if w not in self.capitals.proper)
+        return self._small_lexicon
+
     def row_mask(self, history: Sequence[int], prefix: str, chars: Sequence[str]) -> np.ndarray | None:
-        """``word_mask``, and-ed with the capitals' mask (``model.capitals``) where that leaves a way on;
-        ``None``: any."""
-        mask = self.word_mask(prefix, chars)
+        """``word_mask`` (for a word begun in small letters, without the words always capitalized),
+        and-ed with the capitals' mask (``model.capitals``); ``None``: any."""
         if self.capitals is None:
-            return mask
+            return self.word_mask(prefix, chars)
+        mask = self.word_mask(prefix, chars, word_starts_small(history, chars, prefix))
         capitals = self.capitals.mask(history, chars, prefix, self.vocab_tables(chars))
         if capitals is None or mask is None:
             return mask if capitals is None else capitals
         both = mask & capitals
-        return both if both.any() else mask  # "pat" in small letters with no longer word: the lexicon's
+        return both if both.any() else mask
 
     def _possessive(self, word: str) -> bool:
         """Whether ``'s`` may follow ``word``: a name the quotes capitalize ("Gerald's") or a possessive the
@@ -251,7 +267,12 @@ class Voice:
         return self.capitals is None or word in self.capitals.proper or f"{word}'s" in self.lexicon
 
     def _after_apostrophe(
-        self, prefix: str, mask: np.ndarray | None, enders: np.ndarray, ids_of: dict[str, list[int]]
+        self,
+        prefix: str,
+        mask: np.ndarray | None,
+        enders: np.ndarray,
+        ids_of: dict[str, list[int]],
+        lexicon: Lexicon,
     ) -> np.ndarray | None:
         """After a whole word's apostrophe, the possessive ``'s`` of a word that takes one (``word's`` is
         then whole) and, if the character's quotes use quote marks of apostrophes, a closing one (no
@@ -260,18 +281,18 @@ class Voice:
         if prefix.endswith(APOSTROPHE):
             base = prefix[:-1]
             out = np.zeros_like(enders) if mask is None else mask.copy()
-            if base in self.lexicon and self.quote_apostrophes:
+            if base in lexicon and self.quote_apostrophes:
                 out |= enders
-            if base in self.lexicon and self._possessive(base):
+            if base in lexicon and self._possessive(base):
                 out[ids_of.get("s", [])] = True
             return out if out.any() else enders.copy()
         base = prefix[:-2]
-        if prefix.endswith("'s") and base in self.lexicon and self._possessive(base):
+        if prefix.endswith("'s") and base in lexicon and self._possessive(base):
             mask = enders.copy() if mask is None else mask | enders
         if self.quote_apostrophes or mask is None or not mask[apostrophe].any():
             return mask
-        goes_on = APOSTROPHE in (self.lexicon.follow(prefix) or ("",))[0]
-        if not goes_on and not (prefix in self.lexicon and self._possessive(prefix)):
+        goes_on = APOSTROPHE in (lexicon.follow(prefix) or ("",))[0]
+        if not goes_on and not (prefix in lexicon and self._possessive(prefix)):
             mask = mask.copy()
             mask[apostrophe] = False  # no quote mark of an apostrophe: the character writes none
         return mask
@@ -289,6 +310,14 @@ def quote_endings(quotes: Sequence[str], share: float = 0.02, cover: float = 0.8
     total = sum(ends.values())
     kept = sorted(c for c, n in ends.items() if n >= max(2, share * total))
     return "".join(kept) if total and sum(ends[c] for c in kept) >= cover * total else ""
+
+
+def word_starts_small(history: Sequence[int], chars: Sequence[str], prefix: str) -> bool:
+    """Whether the word in progress ``prefix`` (at the end of ``history``) began with a small letter."""
+    start = len(history) - len(prefix)
+    if not prefix or start <= 0 or history[start] < len(SPECIAL_TOKENS):
+        return False
+    return chars[history[start] - len(SPECIAL_TOKENS)].islower()
 
 
 def word_in_progress(history: Sequence[int], chars: Sequence[str], apostrophes: bool = False) -> str:
