@@ -244,7 +244,10 @@ class Voice:
         if not small or self.lexicon is None or self.capitals is None or not self.capitals.proper:
             return self.lexicon
         if self._small_lexicon is None:
-            self._small_lexicon = Lexicon(w for w in self.lexicon.words if w not in self.capitals.proper)
+            proper = self.capitals.proper  # and their forms: "monday's" goes with "monday"
+            self._small_lexicon = Lexicon(
+                w for w in self.lexicon.words if w.split(APOSTROPHE)[0] not in proper
+            )
         return self._small_lexicon
 
     def row_mask(self, history: Sequence[int], prefix: str, chars: Sequence[str]) -> np.ndarray | None:

@@ -68,7 +68,9 @@ def test_a_word_always_capitalized_is_not_written_small():
     assert allowed(voice, "Hey, pat", "pat") == {"i", "I"}  # "patio", not "pat"
     assert allowed(voice, "and i", "i") == {"f", "F"}  # "if", not "i"
     assert " " in allowed(voice, "and Pat", "pat") and " " in allowed(voice, "and the", "the")
-    names = Voice(Lexicon(["clarence", "clarify"]), capitals=Capitals(["clarence"], ["clarence"]))
+    names = Voice(
+        Lexicon(["clarence", "clarence's", "clarify"]), capitals=Capitals(["clarence"], ["clarence"])
+    )
     assert allowed(names, "and clar", "clar") == {"i", "I"}  # never on towards "clarence"
     assert allowed(names, "and Clar", "clar") == {"e", "E"}  # a capital mid-sentence: one of its capitals
 
