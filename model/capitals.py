@@ -7,23 +7,22 @@ A character model trained on verse (the bundled model read tiny Shakespeare, who
 capital) carries its capitals into a modern character's prose: "I did buy It a success", "a lot about My
 priorities". The words a character's quotes capitalize mid-sentence (names, days, "I") are known from the
 quotes, so a capital after a comma or inside a clause is allowed only where such a word can follow, and the
-word must then stay one of them; a word they never write in small letters ("I", "Pat") is not written so. At
-a sentence's start (the quote's start, after ``.``, ``!``, ``?``, a new
-line, or an opening quote mark) any capital is allowed. A word of the user's seed is left alone.
+word must then stay one of them. At a sentence's start (the quote's start, after ``.``, ``!``, ``?``, a new
+line, or an opening quote mark) any capital is allowed. A word of the user's seed is left alone. The other
+way round, a word the quotes never write in small letters ("I", "Pat": ``proper``) is not written so
+(``Voice.word_mask(small=True)``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from model.vocab import SPECIAL_TOKENS
-from model.voice import Lexicon, words_of
+from model.voice import WORD_RE, Lexicon, words_of
 
 SENTENCE_STARTS = frozenset('.!?\n"(')  # the last mark before a word that starts a sentence (or a quotation)
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 _LOOK_BACK = 8  # characters read before a word for its sentence's start
 _CACHE_LIMIT = 50_000
 
@@ -38,7 +37,7 @@ def mid_sentence_capitals(quotes: Iterable[str]) -> list[str]:
     """The words (lower-cased, as ``words_of``) that ``quotes`` capitalize where no sentence starts."""
     found: set[str] = set()
     for quote in quotes:
-        for match in _WORD.finditer(quote):
+        for match in WORD_RE.finditer(quote):
             if match.group(0)[0].isupper() and not starts_sentence(quote[: match.start()]):
                 found.update(words_of(match.group(0)))
     return sorted(found)
@@ -57,7 +56,11 @@ class Capitals:
         """The capitals of ``quotes``, and which of them are never written in small letters."""
         words = mid_sentence_capitals(quotes)
         small = {
-            w for q in quotes for m in _WORD.finditer(q) if m.group(0).islower() for w in words_of(m.group(0))
+            w
+            for q in quotes
+            for m in WORD_RE.finditer(q)
+            if m.group(0).islower()
+            for w in words_of(m.group(0))
         }
         return cls(words, [w for w in words if w not in small])
 

@@ -16,13 +16,15 @@ built from that vocabulary (bot, console, schedules, best-of, ``python -m model 
 - **phrasing** (``model.phrasing``): a word trigram model of the training quotes, fused into sampling.
 - **copy guard** (``model.copy_guard``): no 24 characters of a training quote copied verbatim.
 - **quote ends**: the characters the training quotes end with; a quote ends only after one of them.
-- **capitals** (``model.capitals``): the words the quotes capitalize mid-sentence; no other word is.
+- **capitals** (``model.capitals``): the words the quotes capitalize mid-sentence; no other word is, and
+  the ones they never write in small letters are never written so.
 
 A word here is a run of letters (``str.isalpha``) that may hold single apostrophes between letters
 (``don't``, ``pat's``: ``words_of``), so "I'm" is one word and "to't" none; an apostrophe at a word's edge
-is a quote mark. After a whole word an apostrophe may also close a quote, or start the possessive ``'s``.
-A lexicon stored before contractions were words (no word with an apostrophe) reads as letter runs
-(``letter_runs``: ``don`` + ``t``), as it was fitted.
+is a quote mark. After a whole word an apostrophe may also start the possessive ``'s`` (of a name, or as
+the lexicon holds it), or close a quotation if the character's quotes use apostrophes so
+(``quote_apostrophes``). A lexicon stored before contractions were words (no word with an apostrophe)
+reads as letter runs (``letter_runs``: ``don`` + ``t``), as it was fitted.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ _TOP = "\U0010ffff"  # sorts after every character: prefix + _TOP bounds the wor
 _CACHE_LIMIT = 200_000
 MAX_WORD = 40  # a longer run of letters is never a word in progress that the lexicon can judge
 APOSTROPHE = "'"
-_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")  # letters, single apostrophes between them
 _EDGE_APOSTROPHE = re.compile(r"(?<![^\W\d_])'|'(?![^\W\d_])")
 
 
@@ -59,7 +61,7 @@ def _takes_possessive(word: str) -> bool:
 
 def words_of(text: str) -> list[str]:
     """The words of ``text``: runs of letters joined by single apostrophes (``don't``), lower-cased."""
-    return [m.group(0).lower() for m in _WORD.finditer(text.replace("\u2019", APOSTROPHE))]
+    return [m.group(0).lower() for m in WORD_RE.finditer(text.replace("\u2019", APOSTROPHE))]
 
 
 def letter_runs(text: str) -> list[str]:
